@@ -1,0 +1,142 @@
+"""The box's configuration: defaults, then ``<data_dir>/box.toml``, then CLI flags.
+
+One validated dataclass; every other module reads its settings from here. The
+file is TOML so a technician can read and edit it; unknown keys are refused so
+that a typo never silently leaves a default in force.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+CONFIG_FILE = "box.toml"
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxConfig:
+    data_dir: Path
+    box_id: str = "unprovisioned"
+    school_id: str = "unprovisioned"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Requests bigger than this are refused with 413 before they are read.
+    max_request_bytes: int = 64 * 1024
+    max_answer_chars: int = 2000
+    # gunicorn: one process keeps one copy of the model in memory; threads serve the class.
+    workers: int = 1
+    threads: int = 16
+    # onnxruntime intra-op threads; 0 means one per core.
+    inference_threads: int = 0
+    # Records per outbox segment: bounds what one durable write rewrites.
+    segment_records: int = 1000
+    # Below this confidence a grade is flagged for teacher review.
+    review_below: float = 0.7
+    public_key: str = "keys/fleet.pub.pem"
+    central_url: str = ""
+
+    # --- derived paths (not settings) ---
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_FILE
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def content_path(self) -> Path:
+        return self.data_dir / "content.json"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def public_key_path(self) -> Path:
+        path = Path(self.public_key)
+        return path if path.is_absolute() else self.data_dir / path
+
+    def validate(self) -> "BoxConfig":
+        checks = [
+            (1 <= self.port <= 65535, "port", "a TCP port between 1 and 65535"),
+            (1024 <= self.max_request_bytes <= 16 * 1024 * 1024, "max_request_bytes",
+             "between 1024 and 16 MiB"),
+            (10 <= self.max_answer_chars <= 10000, "max_answer_chars", "between 10 and 10000"),
+            (1 <= self.workers <= 16, "workers", "between 1 and 16"),
+            (1 <= self.threads <= 256, "threads", "between 1 and 256"),
+            (0 <= self.inference_threads <= 64, "inference_threads", "between 0 and 64"),
+            (10 <= self.segment_records <= 100000, "segment_records", "between 10 and 100000"),
+            (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
+            (bool(self.box_id) and len(self.box_id) <= 64, "box_id", "1 to 64 characters"),
+            (bool(self.school_id) and len(self.school_id) <= 64, "school_id", "1 to 64 characters"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise ConfigError(f"config '{name}' must be {expected}, got {getattr(self, name)!r}",
+                                  hint=f"fix '{name}' in {self.config_path}")
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The values a config file holds (everything but data_dir)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name != "data_dir"}
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(BoxConfig)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    expected = type(_FIELDS[name].default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+        raise ConfigError(f"config '{name}' must be a {expected.__name__}, got {value!r}",
+                          hint=f"fix '{name}' in box.toml")
+    return value
+
+
+def load_config(data_dir: Path | str | None = None, overrides: Mapping[str, Any] | None = None,
+                *, require_file: bool = True) -> BoxConfig:
+    """Defaults, then the data dir's box.toml, then ``overrides`` (CLI flags; None means unset)."""
+    data_dir = Path(data_dir or os.environ.get("CHALKBOX_DATA_DIR", "/var/lib/chalkbox"))
+    values: dict[str, Any] = {}
+    path = data_dir / CONFIG_FILE
+    if path.is_file():
+        try:
+            values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}", hint="fix or re-provision it")
+    elif require_file:
+        raise ConfigError(f"{path} not found: {data_dir} is not a provisioned box",
+                          hint="run 'chalkbox box provision --data-dir DIR' first, or pass the "
+                               "right --data-dir")
+    values.update({k: val for k, val in (overrides or {}).items() if val is not None})
+    unknown = sorted(set(values) - set(_FIELDS) | ({"data_dir"} & set(values)))
+    if unknown:
+        raise ConfigError(f"unknown setting(s) in {path}: {', '.join(unknown)}",
+                          hint="see docs/technician.md for the settings a box understands")
+    values = {k: _coerce(k, val) for k, val in values.items()}
+    return BoxConfig(data_dir=data_dir, **values).validate()
+
+
+def to_toml(settings: Mapping[str, Any]) -> str:
+    """Flat str/int/float/bool settings as TOML (all a box config holds)."""
+    lines = ["# Chalkbox box configuration. Written by 'chalkbox box provision'.", ""]
+    for key, value in settings.items():
+        if isinstance(value, bool):
+            rendered = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            rendered = repr(value)
+        else:
+            rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key} = {rendered}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,15 @@
+# gunicorn settings for the box (bind, workers and threads come from `chalkbox box serve`).
+# No preload: each worker imports the app after the fork, so onnxruntime sessions are
+# created in the worker that uses them.
+worker_class = "gthread"
+preload_app = False
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+# Tablets on flaky Wi-Fi: bound what a slow client can hold.
+limit_request_line = 4094
+limit_request_fields = 50
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"

@@ -1,0 +1,1 @@
+"""Inference on the box: onnxruntime + tokenizers + numpy, nothing heavier."""

@@ -1,0 +1,71 @@
+"""One loaded model bundle: tokenizer + onnxruntime session -> calibrated probabilities."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ..bundle import MODEL_FILE, TOKENIZER_FILE, ModelManifest
+from ..errors import BundleError
+from .session import create_session
+
+
+def _pad_token(tokenizer: Tokenizer) -> tuple[int, str]:
+    if tokenizer.padding:
+        return tokenizer.padding["pad_id"], tokenizer.padding["pad_token"]
+    for token in ("[PAD]", "<pad>"):
+        token_id = tokenizer.token_to_id(token)
+        if token_id is not None:
+            return token_id, token
+    return 0, tokenizer.id_to_token(0) or "[PAD]"
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    scaled = logits.astype(np.float64) / temperature
+    scaled -= scaled.max(axis=-1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class OnnxModel:
+    """Thread-safe: onnxruntime sessions may run concurrently; the tokenizer is not shared
+    mutable state once configured."""
+
+    def __init__(self, bundle_dir: Path, manifest: ModelManifest, threads: int = 0):
+        self.bundle_dir = Path(bundle_dir)
+        self.manifest = manifest
+        try:
+            self.tokenizer = Tokenizer.from_file(str(self.bundle_dir / TOKENIZER_FILE))
+        except Exception as exc:  # tokenizers raises a bare Exception on a bad file
+            raise BundleError(f"cannot load the tokenizer of {bundle_dir}: {exc}")
+        self.tokenizer.enable_truncation(manifest.max_length)
+        pad_id, pad_token = _pad_token(self.tokenizer)
+        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+        try:
+            self.session = create_session(self.bundle_dir / MODEL_FILE, threads)
+        except Exception as exc:
+            raise BundleError(f"onnxruntime cannot load {bundle_dir / MODEL_FILE}: {exc}")
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.get_providers()
+
+    def encode(self, pairs: Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(list(pairs))
+        features = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        return {name: features[name] for name in self.input_names}
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return np.zeros((0, len(self.manifest.labels)), dtype=np.float32)
+        return self.session.run(None, self.encode(pairs))[0]
+
+    def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        return softmax(self.logits(pairs), self.manifest.temperature)

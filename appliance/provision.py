@@ -1,0 +1,79 @@
+"""Provisioning: turn an empty directory into a working box. Safe to run again.
+
+Re-running keeps the box's identity (box id, pseudonym secret) and its data;
+it updates the settings given, and installs the bundle and content given.
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import shutil
+from pathlib import Path
+
+from .bundle import load_public_key
+from .config import CONFIG_FILE, BoxConfig, load_config, to_toml
+from .content import read_exercises, read_faq
+from .errors import ConfigError
+from .fsutil import atomic_write_text
+from .models import install_bundle
+from .privacy import ensure_secret
+from .store import ContentStore
+
+
+@dataclasses.dataclass
+class ProvisionRequest:
+    data_dir: Path
+    school_id: str
+    public_key: Path
+    box_id: str | None = None
+    bundle: Path | None = None
+    content_dir: Path | None = None
+    host: str | None = None
+    port: int | None = None
+
+
+def new_box_id() -> str:
+    return "box-" + secrets.token_hex(4)
+
+
+def provision(request: ProvisionRequest) -> BoxConfig:
+    data_dir = Path(request.data_dir).absolute()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data dir {data_dir}: {exc.strerror}",
+                          hint="choose a writable --data-dir")
+    load_public_key(request.public_key)  # refuse a bad key before touching anything
+    existing = load_config(data_dir) if (data_dir / CONFIG_FILE).is_file() else None
+    settings = existing.settings() if existing else BoxConfig(data_dir=data_dir).settings()
+    settings["box_id"] = request.box_id or (existing.box_id if existing else new_box_id())
+    settings["school_id"] = request.school_id
+    if request.host is not None:
+        settings["host"] = request.host
+    if request.port is not None:
+        settings["port"] = request.port
+    config = BoxConfig(data_dir=data_dir, **settings).validate()
+
+    for path in (config.models_dir, config.outbox_dir, config.public_key_path.parent):
+        path.mkdir(parents=True, exist_ok=True)
+    ensure_secret(config.secrets_dir)
+    if Path(request.public_key).absolute() != config.public_key_path:
+        shutil.copyfile(request.public_key, config.public_key_path)
+    atomic_write_text(config.config_path, to_toml(config.settings()))
+
+    if request.content_dir is not None:
+        import_content(config, Path(request.content_dir))
+    if request.bundle is not None:
+        install_bundle(config.models_dir, Path(request.bundle), config.public_key_path)
+    return config
+
+
+def import_content(config: BoxConfig, content_dir: Path) -> tuple[int, int]:
+    """Load exercises.csv (and faq.csv if present) from ``content_dir``; all or nothing."""
+    exercises = read_exercises(content_dir / "exercises.csv")
+    faq_path = content_dir / "faq.csv"
+    faq = read_faq(faq_path) if faq_path.is_file() else []
+    store = ContentStore(config.content_path)
+    store.replace_exercises(exercises)
+    store.replace_faq(faq)
+    return len(exercises), len(faq)

@@ -1,0 +1,86 @@
+"""What the box does, independent of HTTP: grade, record, serve content.
+
+The web blueprints and the CLI call this; it owns the store handles and the
+loaded model. The model is (re)loaded when the installed ``current`` bundle
+changes: the new one is verified and loaded first, then swapped in, so requests
+in flight finish on the old one (a switch fails no request).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from .bundle import verify_bundle
+from .config import BoxConfig
+from .content import Exercise
+from .errors import NotFound
+from .inference.engine import OnnxModel
+from .inference.grade import Grade, grade_answer
+from .models import current_bundle_dir
+from .privacy import load_secret, pseudonym
+from .records import InteractionRecord
+from .store import ContentStore, Outbox
+
+log = logging.getLogger(__name__)
+
+
+class BoxService:
+    def __init__(self, config: BoxConfig):
+        self.config = config
+        self.outbox = Outbox(config.outbox_dir, config.segment_records)
+        self.content = ContentStore(config.content_path)
+        self._secret = load_secret(config.secrets_dir)
+        self._model: OnnxModel | None = None
+        self._model_dir: Path | None = None
+        self._load_lock = threading.Lock()
+
+    # --- the model -----------------------------------------------------------
+    def grader(self) -> OnnxModel:
+        target = current_bundle_dir(self.config.models_dir, "grade")
+        model = self._model
+        if model is not None and target == self._model_dir:
+            return model
+        with self._load_lock:
+            if self._model is None or target != self._model_dir:
+                manifest = verify_bundle(target, self.config.public_key_path)
+                self._model = OnnxModel(target, manifest, self.config.inference_threads)
+                self._model_dir = target
+                log.info("grading with %s (%s)", manifest.name, self._model.providers[0])
+            return self._model
+
+    # --- content ---------------------------------------------------------------
+    def exercise(self, exercise_id: str) -> Exercise:
+        found = self.content.exercise(exercise_id)
+        if found is None:
+            raise NotFound(f"no exercise with id {exercise_id!r}")
+        return found
+
+    # --- interactions ---------------------------------------------------------
+    def _record(self, **fields) -> InteractionRecord:
+        record = InteractionRecord.create(box_id=self.config.box_id,
+                                          school_id=self.config.school_id, **fields)
+        self.outbox.append(record)  # durable before anyone is told it was saved
+        return record
+
+    def submit_answer(self, *, exercise_id: str, answer: str, class_id: str, nickname: str,
+                      idempotency_key: str | None = None) -> tuple[InteractionRecord, Grade]:
+        exercise = self.exercise(exercise_id)
+        grade = grade_answer(self.grader(), exercise.question, exercise.reference_answers, answer)
+        record = self._record(
+            kind="answer", class_id=class_id, subject=exercise.subject,
+            grade_band=exercise.grade_band, student=pseudonym(self._secret, class_id, nickname),
+            exercise_id=exercise.id,
+            texts={"question": exercise.question, "reference": grade.reference, "answer": answer},
+            model_id=grade.model_id, model_version=grade.model_version,
+            prediction=grade.label, confidence=grade.confidence,
+            idempotency_key=idempotency_key)
+        return record, grade
+
+    def grade_direct(self, *, question: str, reference: str, answer: str) -> tuple[InteractionRecord, Grade]:
+        grade = grade_answer(self.grader(), question, [reference], answer)
+        record = self._record(
+            kind="grade", texts={"question": question, "reference": reference, "answer": answer},
+            model_id=grade.model_id, model_version=grade.model_version,
+            prediction=grade.label, confidence=grade.confidence)
+        return record, grade

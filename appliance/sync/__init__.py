@@ -1,0 +1,1 @@
+"""Getting records off the box: sync bundles for a USB stick or the network."""

@@ -1,0 +1,108 @@
+"""Small, explicit checks for dicts read from JSON: one place that names the bad field.
+
+Formats (records, manifests), the config file and the web API all read untrusted
+mappings; each field is pulled through one of these functions so that a refusal
+always says which field was wrong and what was expected.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Mapping
+
+from .errors import FormatError
+
+_MISSING = object()
+
+
+def require_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FormatError(f"{what} must be a JSON object, got {type(value).__name__}", field=what)
+    return value
+
+
+def text(data: Mapping[str, Any], field: str, *, max_len: int, required: bool = True,
+         allow_empty: bool = False, default: str | None = None, prefix: str = "") -> str | None:
+    """A string field, stripped of surrounding whitespace, at most ``max_len`` characters."""
+    name = prefix + field
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise FormatError(f"'{name}' is required", field=name)
+        return default
+    if not isinstance(value, str):
+        raise FormatError(f"'{name}' must be a string, got {type(value).__name__}", field=name)
+    value = value.strip()
+    if not value and not allow_empty:
+        if required:
+            raise FormatError(f"'{name}' must not be empty", field=name)
+        return default
+    if len(value) > max_len:
+        raise FormatError(f"'{name}' is {len(value)} characters; the limit is {max_len}", field=name)
+    return value
+
+
+def choice(data: Mapping[str, Any], field: str, allowed: Iterable[str], *, required: bool = True,
+           default: str | None = None, prefix: str = "") -> str | None:
+    allowed = tuple(allowed)
+    value = text(data, field, max_len=64, required=required, default=default, prefix=prefix)
+    if value is not None and value not in allowed:
+        raise FormatError(f"'{prefix}{field}' must be one of {', '.join(allowed)}; got {value!r}",
+                          field=prefix + field)
+    return value
+
+
+def integer(data: Mapping[str, Any], field: str, *, minimum: int | None = None,
+            maximum: int | None = None, required: bool = True, default: int | None = None,
+            prefix: str = "") -> int | None:
+    name = prefix + field
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise FormatError(f"'{name}' is required", field=name)
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormatError(f"'{name}' must be an integer, got {type(value).__name__}", field=name)
+    if minimum is not None and value < minimum:
+        raise FormatError(f"'{name}' must be >= {minimum}, got {value}", field=name)
+    if maximum is not None and value > maximum:
+        raise FormatError(f"'{name}' must be <= {maximum}, got {value}", field=name)
+    return value
+
+
+def number(data: Mapping[str, Any], field: str, *, minimum: float | None = None,
+           maximum: float | None = None, required: bool = True, default: float | None = None,
+           prefix: str = "") -> float | None:
+    name = prefix + field
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        if required:
+            raise FormatError(f"'{name}' is required", field=name)
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FormatError(f"'{name}' must be a finite number, got {value!r}", field=name)
+    if minimum is not None and value < minimum:
+        raise FormatError(f"'{name}' must be >= {minimum}, got {value}", field=name)
+    if maximum is not None and value > maximum:
+        raise FormatError(f"'{name}' must be <= {maximum}, got {value}", field=name)
+    return float(value)
+
+
+def string_list(data: Mapping[str, Any], field: str, *, max_items: int, max_len: int,
+                min_items: int = 1, prefix: str = "") -> list[str]:
+    name = prefix + field
+    value = data.get(field, _MISSING)
+    if value is _MISSING or value is None:
+        raise FormatError(f"'{name}' is required", field=name)
+    if not isinstance(value, list):
+        raise FormatError(f"'{name}' must be a list of strings", field=name)
+    if not min_items <= len(value) <= max_items:
+        raise FormatError(f"'{name}' must hold {min_items} to {max_items} items, got {len(value)}",
+                          field=name)
+    return [text({f"{name}[{i}]": item}, f"{name}[{i}]", max_len=max_len)
+            for i, item in enumerate(value)]
+
+
+def no_unknown_fields(data: Mapping[str, Any], known: Iterable[str], what: str) -> None:
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise FormatError(f"{what} has unknown field(s): {', '.join(unknown)}", field=unknown[0])

@@ -1,0 +1,29 @@
+"""The box's web service: a Flask app factory and one blueprint per area."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from ..config import BoxConfig, load_config
+from ..service import BoxService
+
+
+def create_app(config: BoxConfig | None = None, data_dir: str | Path | None = None) -> Flask:
+    """Build the box's WSGI app. Under gunicorn this runs in each worker after the fork,
+    so onnxruntime sessions (created lazily by BoxService) are never shared across forks."""
+    config = config or load_config(data_dir)
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=config.max_request_bytes, JSON_SORT_KEYS=False)
+    app.extensions["chalkbox"] = BoxService(config)
+    app.extensions["chalkbox_config"] = config
+    if not app.debug:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from . import api, errors, ops, student
+    errors.register(app)
+    app.register_blueprint(student.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
+    return app

@@ -1,0 +1,75 @@
+"""The JSON API, version 1: what tablets and tools call."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .. import validate as v
+from ..errors import FormatError
+from ..service import BoxService
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def service() -> BoxService:
+    return current_app.extensions["chalkbox"]
+
+
+def json_body() -> dict:
+    """The request's JSON object; a 400 naming 'body' when it is anything else."""
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise FormatError("the request body must be a JSON object", field="body")
+    return data
+
+
+def _answer_limit() -> int:
+    return current_app.extensions["chalkbox_config"].max_answer_chars
+
+
+@bp.get("/exercises")
+def list_exercises():
+    items = [{"id": e.id, "subject": e.subject, "grade_band": e.grade_band, "question": e.question}
+             for e in service().content.exercises()]
+    return jsonify({"exercises": items})
+
+
+@bp.get("/exercises/<exercise_id>")
+def get_exercise(exercise_id: str):
+    e = service().exercise(exercise_id)
+    return jsonify({"id": e.id, "subject": e.subject, "grade_band": e.grade_band,
+                    "question": e.question})
+
+
+@bp.post("/answers")
+def submit_answer():
+    """A student's answer: graded, stored durably, then acknowledged."""
+    data = json_body()
+    v.no_unknown_fields(data, ("exercise_id", "answer", "class_id", "nickname",
+                               "idempotency_key"), "body")
+    record, grade = service().submit_answer(
+        exercise_id=v.text(data, "exercise_id", max_len=64),
+        answer=v.text(data, "answer", max_len=_answer_limit()),
+        class_id=v.text(data, "class_id", max_len=40),
+        nickname=v.text(data, "nickname", max_len=40),
+        idempotency_key=v.text(data, "idempotency_key", max_len=64, required=False))
+    return jsonify({"record_id": record.id, "saved": True, "grade": grade.to_dict()}), 201
+
+
+@bp.post("/grade")
+def grade():
+    """Grade question + reference + answer given directly (a teacher trying an exercise)."""
+    data = json_body()
+    v.no_unknown_fields(data, ("question", "reference", "answer"), "body")
+    record, result = service().grade_direct(
+        question=v.text(data, "question", max_len=2000),
+        reference=v.text(data, "reference", max_len=4000),
+        answer=v.text(data, "answer", max_len=_answer_limit()))
+    return jsonify({"record_id": record.id, "saved": True, "grade": result.to_dict()})
+
+
+@bp.get("/model")
+def model_info():
+    manifest = service().grader().manifest
+    return jsonify({"model_id": manifest.model_id, "version": manifest.version,
+                    "task": manifest.task, "labels": list(manifest.labels),
+                    "metrics": manifest.metrics, "created_at": manifest.created_at})

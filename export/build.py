@@ -1,0 +1,103 @@
+"""Build a signed model bundle from a trained checkpoint: export, quantize, check, sign.
+
+Everything happens in a hidden staging directory beside the destination; only a
+bundle that passed every check and verifies with the fleet key is renamed into
+place. A failed step leaves no bundle behind.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+from appliance.bundle import (MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, ModelManifest,
+                              verify_bundle)
+from appliance.fsutil import describe_files, publish_dir
+from appliance.inference.engine import OnnxModel
+from appliance.records import utc_now
+
+from .checkpoint import read_checkpoint_info
+from .checks import CheckLimits, measure
+from .errors import ExportError
+from .keys import public_key_path_for, sign_bundle
+from .onnx import detect_target, export_onnx, quantize_int8
+
+
+@dataclasses.dataclass
+class BuildRequest:
+    model_dir: Path
+    out_dir: Path
+    signing_key: Path
+    check_pairs: Sequence[tuple[str, str]]
+    check_labels: Sequence[str] | None = None
+    target: str | None = None          # None: the CPU this runs on
+    quantize: bool = True
+    version: str | None = None
+    model_id: str | None = None
+    parent_version: str | None = None
+    limits: CheckLimits = dataclasses.field(default_factory=CheckLimits)
+    review_below: float = 0.7
+
+
+def _tokenizer_json(model_dir: Path, dest: Path) -> None:
+    source = Path(model_dir) / TOKENIZER_FILE
+    if source.is_file():
+        shutil.copyfile(source, dest)
+        return
+    from transformers import AutoTokenizer  # a slow tokenizer: let transformers convert it
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), use_fast=True)
+    if not tokenizer.is_fast:
+        raise ExportError(f"{model_dir} has no fast tokenizer to ship as tokenizer.json")
+    tokenizer.backend_tokenizer.save(str(dest))
+
+
+def build_bundle(request: BuildRequest) -> ModelManifest:
+    info = read_checkpoint_info(request.model_dir)
+    target = request.target or detect_target()
+    version = request.version or time.strftime("%Y%m%d.%H%M%S", time.gmtime())
+    out_dir = Path(request.out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".staging-{out_dir.name}"
+    work = out_dir.parent / f".work-{out_dir.name}"
+    for path in (staging, work):
+        shutil.rmtree(path, ignore_errors=True)
+    staging.mkdir()
+    try:
+        fp32_path = export_onnx(request.model_dir, work / "fp32")
+        _tokenizer_json(request.model_dir, staging / TOKENIZER_FILE)
+        manifest = ModelManifest(
+            model_id=request.model_id or info.model_id, version=version, task=info.task,
+            labels=info.labels, max_length=info.max_length, input_format=info.input_format,
+            positive_label=info.positive_label, temperature=info.temperature,
+            thresholds={"review_below": request.review_below}, metrics=dict(info.metrics),
+            created_at=utc_now(), parent_version=request.parent_version,
+            dataset_snapshot=info.dataset_snapshot, base_model=info.base_model,
+            quantization=f"int8-dynamic-{target}" if request.quantize else "fp32")
+        shutil.copyfile(staging / TOKENIZER_FILE, work / "fp32" / TOKENIZER_FILE)
+        fp32 = OnnxModel(work / "fp32", manifest)
+        int8 = None
+        if request.quantize:
+            quantize_int8(work / "fp32", staging / MODEL_FILE, target)
+            int8 = OnnxModel(staging, manifest)
+        else:
+            shutil.copyfile(fp32_path, staging / MODEL_FILE)
+        checks = measure(request.model_dir, fp32, int8, request.check_pairs,
+                         request.check_labels, request.limits)
+        manifest = dataclasses.replace(
+            manifest, metrics={**manifest.metrics, "export": checks},
+            files=describe_files(staging, [MODEL_FILE, TOKENIZER_FILE]))
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2,
+                                                        sort_keys=True) + "\n")
+        sign_bundle(staging, request.signing_key)
+        verify_bundle(staging, public_key_path_for(request.signing_key))
+        publish_dir(staging, out_dir)
+        return manifest
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

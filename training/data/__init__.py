@@ -1,0 +1,1 @@
+"""Readers that turn each source (sync bundles, datasets, teacher CSV) into examples."""

@@ -1,0 +1,111 @@
+"""The central store: every record ever ingested, once, with where it came from (SQLite).
+
+Records are keyed by their globally unique id, so ingesting the same bundle
+twice, or a re-exported bundle that overlaps an earlier one, adds nothing.
+Each bundle is ingested in one transaction: all of it or none of it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from appliance.records import InteractionRecord, utc_now
+
+from .errors import TrainingError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    box_id TEXT NOT NULL,
+    school_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    source TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_box ON records (box_id, id);
+CREATE TABLE IF NOT EXISTS ingests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    box_id TEXT NOT NULL,
+    first_id TEXT NOT NULL,
+    last_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    added INTEGER NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestResult:
+    source: str
+    box_id: str
+    count: int
+    added: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.count - self.added
+
+
+class CentralStore:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise TrainingError(f"cannot open the central store {self.path}: {exc}",
+                                hint="check the path, its permissions and free space")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "CentralStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def add(self, records: Iterable[InteractionRecord], *, source: str, box_id: str) -> IngestResult:
+        rows = [(r.id, r.box_id, r.school_id, r.kind, r.created_at,
+                 json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True), source, utc_now())
+                for r in records]
+        if not rows:
+            return IngestResult(source, box_id, 0, 0)
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            added = db.total_changes - before
+            ids = sorted(row[0] for row in rows)
+            db.execute("INSERT INTO ingests (source, box_id, first_id, last_id, count, added, at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (source, box_id, ids[0], ids[-1], len(rows), added, utc_now()))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise TrainingError(f"ingest into {self.path} failed and was rolled back: {exc}")
+        return IngestResult(source, box_id, len(rows), added)
+
+    def count(self, box_id: str | None = None) -> int:
+        if box_id is None:
+            return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM records WHERE box_id = ?",
+                                (box_id,)).fetchone()[0]
+
+    def records(self, box_id: str | None = None) -> Iterator[InteractionRecord]:
+        query, args = "SELECT body FROM records ORDER BY id", ()
+        if box_id is not None:
+            query, args = "SELECT body FROM records WHERE box_id = ? ORDER BY id", (box_id,)
+        for (body,) in self._db.execute(query, args):
+            yield InteractionRecord.from_dict(json.loads(body))
