@@ -23,7 +23,7 @@ from .checkpoint import read_checkpoint_info
 from .checks import CheckLimits, measure
 from .errors import ExportError
 from .keys import public_key_path_for, sign_bundle
-from .onnx import detect_target, export_onnx, quantize_int8
+from .onnx import TARGETS, detect_target, export_onnx, quantize_int8
 
 
 @dataclasses.dataclass
@@ -58,6 +58,9 @@ def _tokenizer_json(model_dir: Path, dest: Path) -> None:
 def build_bundle(request: BuildRequest) -> ModelManifest:
     info = read_checkpoint_info(request.model_dir)
     target = request.target or detect_target()
+    if target not in TARGETS:  # before minutes of export, not after
+        raise ExportError(f"unsupported quantization target {target!r}",
+                          hint=f"use one of: {', '.join(TARGETS)}")
     version = request.version or time.strftime("%Y%m%d.%H%M%S", time.gmtime())
     out_dir = Path(request.out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -59,7 +59,7 @@ def ingest(path, store_path):
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default="var/demo",
               show_default=True, help="Where the demo keeps its models, box and central store.")
 @click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
-@click.option("--epochs", type=click.FloatRange(min=0.01), default=4.0, show_default=True)
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=5.0, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--no-serve", is_flag=True, help="Run the loop once and stop the server (for CI).")

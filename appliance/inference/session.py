@@ -24,19 +24,30 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     return options
 
 
+_cuda_works: bool | None = None  # probed once per process: a failed probe is slow and noisy
+
+
 def create_session(model_path: Path, threads: int = 0) -> ort.InferenceSession:
     """A session on CUDA when the provider is present *and* loads, else on the CPU."""
+    global _cuda_works
     path = str(model_path)
-    if "CUDAExecutionProvider" in ort.get_available_providers():
-        options = session_options(threads)
-        options.log_severity_level = 3  # a missing CUDA runtime is expected on most boxes
+    if _cuda_works is not False and "CUDAExecutionProvider" in ort.get_available_providers():
+        # onnxruntime-gpu on a box without the CUDA runtime logs errors while it falls back;
+        # that is the normal case on a CPU-only box, so keep it out of the logs.
+        ort.set_default_logger_severity(4)
         try:
             session = ort.InferenceSession(
-                path, options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+                path, session_options(threads),
+                providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
             # get_device() reports what the build supports; get_providers() what this session uses.
-            if "CUDAExecutionProvider" in session.get_providers():
+            _cuda_works = "CUDAExecutionProvider" in session.get_providers()
+            if _cuda_works:
                 log.info("inference on CUDA: %s", path)
                 return session
         except Exception as exc:  # onnxruntime raises its own untyped errors here
+            _cuda_works = False
             log.info("CUDA provider unusable (%s); using the CPU", exc)
+        finally:
+            ort.set_default_logger_severity(2)
+        log.info("CUDA runtime not usable here; inference on the CPU")
     return ort.InferenceSession(path, session_options(threads), providers=["CPUExecutionProvider"])

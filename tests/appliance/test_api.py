@@ -1,0 +1,80 @@
+"""The JSON API against a real gunicorn on loopback."""
+import pytest
+
+from appliance.config import load_config
+from appliance.store import Outbox
+from helpers import request
+
+ANSWER = {"exercise_id": "sci-states-of-matter-1", "answer": "it boils into steam",
+          "class_id": "c-7", "nickname": "Ana"}
+
+
+def test_exercises_are_listed(live_box):
+    status, body = request("GET", live_box.base_url + "/api/v1/exercises")
+    assert status == 200
+    assert len(body["exercises"]) >= 30
+    assert {"id", "subject", "grade_band", "question"} <= set(body["exercises"][0])
+
+
+def test_answer_is_graded_and_durably_recorded(live_box):
+    status, body = request("POST", live_box.base_url + "/api/v1/answers", ANSWER)
+    assert status == 201, body
+    grade = body["grade"]
+    assert grade["label"] in ("correct", "incorrect")
+    assert 0.5 <= grade["confidence"] <= 1.0
+    assert grade["model_version"] == "1.0.0"
+    config = load_config(live_box.data_dir)
+    stored = {r.id: r for r in Outbox(config.outbox_dir).records()}
+    record = stored[body["record_id"]]
+    assert record.kind == "answer" and record.prediction == grade["label"]
+    assert record.model_version == "1.0.0" and record.subject == "science"
+    assert record.texts["answer"] == ANSWER["answer"]
+    assert record.student.startswith("s-") and "Ana" not in record.student
+
+
+def test_direct_grade(live_box):
+    status, body = request("POST", live_box.base_url + "/api/v1/grade", {
+        "question": "What do plants need?", "reference": "Light and water.", "answer": "water"})
+    assert status == 200
+    assert body["grade"]["label"] in ("correct", "incorrect") and body["saved"]
+
+
+def test_model_and_ops_endpoints(live_box):
+    assert request("GET", live_box.base_url + "/api/v1/model")[1]["version"] == "1.0.0"
+    assert request("GET", live_box.base_url + "/healthz") == (200, {"status": "ok"})
+    status, body = request("GET", live_box.base_url + "/readyz")
+    assert status == 200 and body["status"] == "ready"
+
+
+@pytest.mark.parametrize("path, payload, status, field", [
+    ("/api/v1/answers", {**ANSWER, "answer": ""}, 400, "answer"),
+    ("/api/v1/answers", {k: v for k, v in ANSWER.items() if k != "nickname"}, 400, "nickname"),
+    ("/api/v1/answers", {**ANSWER, "answer": 42}, 400, "answer"),
+    ("/api/v1/answers", {**ANSWER, "answer": "x" * 2001}, 400, "answer"),
+    ("/api/v1/answers", {**ANSWER, "extra": 1}, 400, "extra"),
+    ("/api/v1/answers", [1, 2], 400, "body"),
+    ("/api/v1/answers", {**ANSWER, "exercise_id": "nope"}, 404, None),
+    ("/api/v1/grade", {"question": "Q", "reference": "R"}, 400, "answer"),
+])
+def test_bad_input_is_a_4xx_naming_the_field(live_box, path, payload, status, field):
+    got, body = request("POST", live_box.base_url + path, payload)
+    assert got == status, body
+    assert body["error"]["status"] == status
+    if field:
+        assert body["error"]["field"] == field
+
+
+def test_malformed_json_oversize_and_wrong_method(live_box):
+    status, body = request("POST", live_box.base_url + "/api/v1/answers", raw=b"{not json")
+    assert status == 400 and body["error"]["field"] == "body"
+    status, body = request("POST", live_box.base_url + "/api/v1/answers",
+                           raw=b'{"answer": "' + b"x" * 70000 + b'"}')
+    assert status == 413 and body["error"]["field"] == "body"
+    status, body = request("DELETE", live_box.base_url + "/api/v1/answers")
+    assert status == 405 and "error" in body
+    status, body = request("GET", live_box.base_url + "/no/such/page")
+    assert status == 404 and "error" in body
+
+
+def test_no_request_above_left_a_server_error_in_the_log(live_box):
+    assert "Traceback" not in live_box.log()

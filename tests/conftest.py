@@ -1,0 +1,112 @@
+"""Shared fixtures: a tiny trained grader, its signed bundle, a provisioned box, a live server.
+
+Everything is real (Trainer, optimum export, onnxruntime, gunicorn); only the
+model is tiny so the suite stays fast on two cores.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers import Server, build_tiny_bert, free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-base"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_base, tmp_path_factory) -> Path:
+    from training.recipes import train_grader
+
+    out = tmp_path_factory.mktemp("tiny-grader")
+    train_grader(None, out, base_model=str(tiny_base), epochs=6, learning_rate=1e-3,
+                 batch_size=32, max_length=64, model_id="grade-tiny")
+    return out
+
+
+@pytest.fixture(scope="session")
+def keypair(tmp_path_factory) -> tuple[Path, Path]:
+    from export.keys import keygen
+
+    return keygen(tmp_path_factory.mktemp("keys") / "fleet.pem")
+
+
+@pytest.fixture(scope="session")
+def check_data():
+    from appliance.content import demo_content_dir, read_labelled_content
+    from appliance.inference.pairs import labelled_grade_pairs
+
+    exercises, answers = read_labelled_content(demo_content_dir())
+    return labelled_grade_pairs(exercises, answers, "reference|answer")
+
+
+# A random 2-layer, 32-wide model has logits near zero, so int8 rounding flips more of
+# its predictions than it would for a trained MiniLM; the gate itself is tested in
+# tests/export/test_build.py with the real limits.
+TINY_LIMITS = dict(min_agreement=0.85, max_accuracy_drop=0.1)
+
+
+@pytest.fixture(scope="session")
+def build_request_for(tiny_checkpoint, keypair, check_data):
+    from export.build import BuildRequest
+    from export.checks import CheckLimits
+
+    def make(out_dir: Path, **changes) -> BuildRequest:
+        pairs, labels = check_data
+        request = BuildRequest(model_dir=tiny_checkpoint, out_dir=out_dir, signing_key=keypair[0],
+                               check_pairs=pairs, check_labels=labels,
+                               limits=CheckLimits(**TINY_LIMITS))
+        return dataclasses.replace(request, **changes)
+    return make
+
+
+@pytest.fixture(scope="session")
+def grade_bundle(build_request_for, tmp_path_factory) -> Path:
+    from export.build import build_bundle
+
+    out = tmp_path_factory.mktemp("bundles") / "grade-tiny"
+    build_bundle(build_request_for(out, version="1.0.0"))
+    return out
+
+
+@pytest.fixture
+def box_dir(tmp_path, keypair, grade_bundle) -> Path:
+    from appliance.content import demo_content_dir
+    from appliance.provision import ProvisionRequest, provision
+
+    config = provision(ProvisionRequest(data_dir=tmp_path / "box", school_id="school-1",
+                                        public_key=keypair[1], bundle=grade_bundle,
+                                        content_dir=demo_content_dir(), port=free_port()))
+    return config.data_dir
+
+
+def start_server(data_dir: Path, log_path: Path) -> Server:
+    from appliance.config import load_config
+    from appliance.serve import gunicorn_argv, gunicorn_env
+
+    config = load_config(data_dir, {"threads": 8})
+    return Server(gunicorn_argv(config), gunicorn_env(config),
+                  f"http://{config.host}:{config.port}", log_path).wait_ready()
+
+
+@pytest.fixture(scope="module")
+def live_box(tmp_path_factory, keypair, grade_bundle):
+    """One provisioned box served by real gunicorn for a whole test module."""
+    from appliance.content import demo_content_dir
+    from appliance.provision import ProvisionRequest, provision
+
+    root = tmp_path_factory.mktemp("live")
+    config = provision(ProvisionRequest(data_dir=root / "box", school_id="school-1",
+                                        public_key=keypair[1], bundle=grade_bundle,
+                                        content_dir=demo_content_dir(), port=free_port()))
+    server = start_server(config.data_dir, root / "gunicorn.log")
+    server.data_dir = config.data_dir
+    yield server
+    server.stop()
