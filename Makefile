@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-DATA   ?= ../shared/datasets
 
 # Nothing here may reach a model hub; this machine has none.
 export HF_HUB_OFFLINE := 1

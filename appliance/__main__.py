@@ -1,4 +1,4 @@
 """``python -m appliance`` is the ``chalkbox`` command."""
 from .cli import main
 
-main(prog_name="chalkbox")
+main()

@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import click
+
+from .cli_types import existing_dir, existing_file, new_dir
 
 from .config import load_config
 
 data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="CHALKBOX_DATA_DIR",
+    "--data-dir", type=new_dir, envvar="CHALKBOX_DATA_DIR",
     default="/var/lib/chalkbox", show_default=True, help="The box's data directory.")
-
-existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
-existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group()
@@ -55,10 +53,14 @@ def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads per worker.")
 def serve(data_dir, host, port, workers, threads):
     """Serve the box with gunicorn (in the foreground)."""
+    from .bundle import verify_bundle
+    from .models import current_bundle_dir
     from .serve import gunicorn_argv, gunicorn_env
 
     config = load_config(data_dir, {"host": host, "port": port, "workers": workers,
                                     "threads": threads})
+    # Refuse here, in one line, rather than start a server that can grade nothing.
+    verify_bundle(current_bundle_dir(config.models_dir), config.public_key_path)
     argv = gunicorn_argv(config)
     os.execve(argv[0], argv, gunicorn_env(config))
 

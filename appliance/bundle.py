@@ -17,7 +17,7 @@ from typing import Any
 
 from . import validate as v
 from .errors import BundleError, FormatError
-from .fsutil import sha256_file
+from .fsutil import first_file_problem
 
 FORMAT = "chalkbox-model"
 FORMAT_VERSION = 1
@@ -66,13 +66,8 @@ class ModelManifest:
     @classmethod
     def from_dict(cls, data: Any) -> "ModelManifest":
         data = v.require_mapping(data, "manifest")
-        if data.get("format") != FORMAT:
-            raise FormatError(f"manifest 'format' must be {FORMAT!r}", field="format")
-        version = v.integer(data, "format_version", minimum=1)
-        if version > FORMAT_VERSION:
-            raise FormatError(f"model bundle format_version {version} is newer than this box "
-                              f"understands ({FORMAT_VERSION})", field="format_version",
-                              hint="update Chalkbox on the box before installing this model")
+        version = v.format_header(data, FORMAT, FORMAT_VERSION,
+                                  "update Chalkbox on the box before installing this model")
         labels = tuple(v.string_list(data, "labels", max_items=16, max_len=40, min_items=2))
         positive = v.text(data, "positive_label", max_len=40)
         if positive not in labels:
@@ -81,14 +76,7 @@ class ModelManifest:
         thresholds = {k: v.number(data["thresholds"], k, minimum=0.0, maximum=1.0,
                                   prefix="thresholds.")
                       for k in v.require_mapping(data.get("thresholds", {}), "thresholds")}
-        files = v.require_mapping(data.get("files"), "files")
-        for name in REQUIRED_FILES:
-            entry = v.require_mapping(files.get(name), f"files.{name}")
-            v.text(entry, "sha256", max_len=64, prefix=f"files.{name}.")
-        for name in files:
-            if "/" in name or "\\" in name or name.startswith("."):
-                raise FormatError(f"file name {name!r} in the manifest is not a plain name",
-                                  field="files")
+        files = v.file_table(data, REQUIRED_FILES)
         return cls(
             model_id=v.text(data, "model_id", max_len=64),
             version=v.text(data, "version", max_len=64),
@@ -101,7 +89,7 @@ class ModelManifest:
                                  required=False, default=1.0),
             thresholds=thresholds,
             metrics=dict(v.require_mapping(data.get("metrics", {}), "metrics")),
-            files={k: dict(val) for k, val in files.items()},
+            files=files,
             created_at=v.text(data, "created_at", max_len=40, required=False),
             parent_version=v.text(data, "parent_version", max_len=64, required=False),
             dataset_snapshot=v.text(data, "dataset_snapshot", max_len=128, required=False),
@@ -153,25 +141,28 @@ def verify_bundle(bundle_dir: Path, public_key_path: Path) -> ModelManifest:
         raise BundleError(f"the signature of {bundle_dir} does not verify with {public_key_path}",
                           hint="the bundle was signed with another key or was tampered with; "
                                "get a bundle signed with this fleet's key")
-    try:
-        manifest = ModelManifest.from_dict(json.loads(manifest_bytes))
-    except ValueError as exc:  # FormatError is not a ValueError; this is bad JSON
-        raise BundleError(f"{manifest_path} is not valid JSON ({exc})")
-    except FormatError as exc:
-        raise BundleError(f"{manifest_path}: {exc.message}", hint=exc.hint)
-    for name, entry in manifest.files.items():
-        path = bundle_dir / name
-        if not path.is_file():
-            raise BundleError(f"{bundle_dir} is missing {name}", hint="copy the whole bundle again")
-        if sha256_file(path) != entry.get("sha256"):
-            raise BundleError(f"{name} in {bundle_dir} does not match its signed checksum",
-                              hint="the file is damaged or was changed; copy the bundle again")
+    manifest = _parse_manifest(manifest_path, manifest_bytes)
+    problem = first_file_problem(bundle_dir, manifest.files)
+    if problem:
+        raise BundleError(f"in {bundle_dir}, {problem} (its signed checksum)",
+                          hint="the bundle is damaged or was changed; copy it again")
     return manifest
+
+
+def _parse_manifest(path: Path, raw: bytes) -> ModelManifest:
+    try:
+        return ModelManifest.from_dict(json.loads(raw))
+    except (ValueError, RecursionError) as exc:  # FormatError is not a ValueError: bad JSON
+        raise BundleError(f"{path} is not valid JSON ({type(exc).__name__})")
+    except FormatError as exc:
+        raise BundleError(f"{path}: {exc.message}", hint=exc.hint)
 
 
 def read_manifest_unverified(bundle_dir: Path) -> ModelManifest:
     """For listing and diagnostics only: never use the result to decide what to run."""
+    path = Path(bundle_dir) / MANIFEST_FILE
     try:
-        return ModelManifest.from_dict(json.loads((Path(bundle_dir) / MANIFEST_FILE).read_bytes()))
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"cannot read the manifest in {bundle_dir}: {exc}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}")
+    return _parse_manifest(path, raw)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .records import TEXT_FIELDS
 
 CONFIG_FILE = "box.toml"
 
@@ -70,7 +71,8 @@ class BoxConfig:
             (1 <= self.port <= 65535, "port", "a TCP port between 1 and 65535"),
             (1024 <= self.max_request_bytes <= 16 * 1024 * 1024, "max_request_bytes",
              "between 1024 and 16 MiB"),
-            (10 <= self.max_answer_chars <= 10000, "max_answer_chars", "between 10 and 10000"),
+            (10 <= self.max_answer_chars <= TEXT_FIELDS["answer"], "max_answer_chars",
+             f"between 10 and {TEXT_FIELDS['answer']} (what a record can hold)"),
             (1 <= self.workers <= 16, "workers", "between 1 and 16"),
             (1 <= self.threads <= 256, "threads", "between 1 and 256"),
             (0 <= self.inference_threads <= 64, "inference_threads", "between 0 and 64"),

@@ -57,12 +57,22 @@ def fsync_tree(root: Path) -> None:
 
 
 def publish_dir(staging: Path, final: Path) -> None:
-    """Make a fully written staging directory appear at ``final`` in one rename."""
+    """Make a fully written staging directory appear at ``final`` in one rename.
+
+    An older ``final`` is first renamed aside and deleted only after the new one is in
+    place, so at every instant one whole version exists (the aside copy is hidden,
+    and readers skip names that start with a dot).
+    """
     fsync_tree(staging)
+    aside = None
     if final.exists():
-        shutil.rmtree(final)
+        aside = final.with_name(f".old-{final.name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(final, aside)
     os.replace(staging, final)
     fsync_dir(final.parent)
+    if aside is not None:
+        shutil.rmtree(aside)
 
 
 def sha256_file(path: Path) -> str:
@@ -77,3 +87,14 @@ def describe_files(root: Path, names: list[str]) -> dict[str, dict[str, object]]
     """{name: {sha256, bytes}} for the manifest of a bundle."""
     return {name: {"sha256": sha256_file(root / name), "bytes": (root / name).stat().st_size}
             for name in names}
+
+
+def first_file_problem(root: Path, files: dict[str, dict[str, object]]) -> str | None:
+    """None when every listed file exists with its sha256; else what is wrong, in words."""
+    for name, entry in files.items():
+        path = Path(root) / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if sha256_file(path) != entry["sha256"]:
+            return f"{name} does not match its sha256 in the manifest"
+    return None

@@ -11,7 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .bundle import ModelManifest, TASKS, read_manifest_unverified, verify_bundle
+from .bundle import (MANIFEST_FILE, TASKS, ModelManifest, read_manifest_unverified,
+                     verify_bundle)
 from .errors import BundleError
 from .fsutil import fsync_dir, fsync_tree
 
@@ -32,7 +33,13 @@ def install_bundle(models_dir: Path, source: Path, public_key: Path) -> ModelMan
     task_dir = Path(models_dir) / manifest.task
     task_dir.mkdir(parents=True, exist_ok=True)
     final = task_dir / manifest.name
-    if not final.exists():
+    if final.exists():
+        same = (final / MANIFEST_FILE).read_bytes() == (Path(source) / MANIFEST_FILE).read_bytes()
+        if not same:
+            raise BundleError(f"{manifest.name} is already installed with different content",
+                              hint="a rebuilt model needs a new version; build it with --version")
+        verify_bundle(final, public_key)
+    else:
         staging = task_dir / f".staging-{manifest.name}"
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(source, staging)

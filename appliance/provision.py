@@ -73,7 +73,5 @@ def import_content(config: BoxConfig, content_dir: Path) -> tuple[int, int]:
     exercises = read_exercises(content_dir / "exercises.csv")
     faq_path = content_dir / "faq.csv"
     faq = read_faq(faq_path) if faq_path.is_file() else []
-    store = ContentStore(config.content_path)
-    store.replace_exercises(exercises)
-    store.replace_faq(faq)
+    ContentStore(config.content_path).replace(exercises, faq)
     return len(exercises), len(faq)

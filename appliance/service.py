@@ -14,7 +14,7 @@ from pathlib import Path
 from .bundle import verify_bundle
 from .config import BoxConfig
 from .content import Exercise
-from .errors import NotFound
+from .errors import FormatError, NotFound
 from .inference.engine import OnnxModel
 from .inference.grade import Grade, grade_answer
 from .models import current_bundle_dir
@@ -57,17 +57,21 @@ class BoxService:
         return found
 
     # --- interactions ---------------------------------------------------------
-    def _record(self, **fields) -> InteractionRecord:
-        record = InteractionRecord.create(box_id=self.config.box_id,
-                                          school_id=self.config.school_id, **fields)
-        self.outbox.append(record)  # durable before anyone is told it was saved
-        return record
+    def _new_record(self, **fields) -> InteractionRecord:
+        return InteractionRecord.create(box_id=self.config.box_id,
+                                        school_id=self.config.school_id, **fields)
 
     def submit_answer(self, *, exercise_id: str, answer: str, class_id: str, nickname: str,
-                      idempotency_key: str | None = None) -> tuple[InteractionRecord, Grade]:
+                      idempotency_key: str | None = None) -> tuple[InteractionRecord, Grade, bool]:
+        """Grade and durably store a student's answer: (stored record, grade, is it a re-send).
+
+        A re-send (same idempotency key) stores nothing and answers with what the
+        student was told the first time.
+        """
         exercise = self.exercise(exercise_id)
-        grade = grade_answer(self.grader(), exercise.question, exercise.reference_answers, answer)
-        record = self._record(
+        grader = self.grader()
+        grade = grade_answer(grader, exercise.question, exercise.reference_answers, answer)
+        record = self._new_record(
             kind="answer", class_id=class_id, subject=exercise.subject,
             grade_band=exercise.grade_band, student=pseudonym(self._secret, class_id, nickname),
             exercise_id=exercise.id,
@@ -75,12 +79,18 @@ class BoxService:
             model_id=grade.model_id, model_version=grade.model_version,
             prediction=grade.label, confidence=grade.confidence,
             idempotency_key=idempotency_key)
-        return record, grade
+        stored = self.outbox.append(record)  # durable before anyone is told it was saved
+        if stored.id == record.id:
+            return stored, grade, False
+        if stored.exercise_id != exercise.id or stored.texts.get("answer") != answer:
+            raise FormatError("this idempotency_key was already used for another answer",
+                              field="idempotency_key", hint="send a new key with each new answer")
+        return stored, Grade.from_record(stored, grader.manifest.positive_label), True
 
     def grade_direct(self, *, question: str, reference: str, answer: str) -> tuple[InteractionRecord, Grade]:
         grade = grade_answer(self.grader(), question, [reference], answer)
-        record = self._record(
+        record = self.outbox.append(self._new_record(
             kind="grade", texts={"question": question, "reference": reference, "answer": answer},
             model_id=grade.model_id, model_version=grade.model_version,
-            prediction=grade.label, confidence=grade.confidence)
+            prediction=grade.label, confidence=grade.confidence))
         return record, grade

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 
 from . import validate as v
 from .errors import FormatError
-from .fsutil import describe_files, publish_dir, sha256_file
+from .fsutil import describe_files, first_file_problem, publish_dir
 from .records import InteractionRecord, utc_now
 
 FORMAT = "chalkbox-sync"
@@ -67,33 +67,23 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise FormatError(f"{path} is not valid JSON: {exc}", field=MANIFEST_FILE)
-    data = v.require_mapping(data, "manifest")
-    if data.get("format") != FORMAT:
-        raise FormatError(f"manifest 'format' must be {FORMAT!r}", field="format")
-    version = v.integer(data, "format_version", minimum=1)
-    if version > FORMAT_VERSION:
-        raise FormatError(f"sync bundle format_version {version} is newer than this software",
-                          field="format_version", hint="upgrade Chalkbox at the centre")
+    data = dict(v.require_mapping(data, "manifest"))
+    v.format_header(data, FORMAT, FORMAT_VERSION, "upgrade Chalkbox at the centre")
     for name in ("box_id", "school_id", "first_id", "last_id"):
         v.text(data, name, max_len=64)
     v.integer(data, "count", minimum=1)
-    files = v.require_mapping(data.get("files"), "files")
-    entry = v.require_mapping(files.get(RECORDS_FILE), f"files.{RECORDS_FILE}")
-    v.text(entry, "sha256", max_len=64, prefix=f"files.{RECORDS_FILE}.")
-    return dict(data)
+    data["files"] = v.file_table(data, [RECORDS_FILE])
+    return data
 
 
 def verify_sync_bundle(bundle: Path) -> dict[str, Any]:
     """Check the manifest and every file's checksum; return the manifest."""
     manifest = read_manifest(bundle)
-    for name, entry in manifest["files"].items():
-        path = Path(bundle) / name
-        if not path.is_file():
-            raise FormatError(f"{name} is missing from {bundle}", field=f"files.{name}")
-        if sha256_file(path) != entry["sha256"]:
-            raise FormatError(f"{name} does not match its sha256 in the manifest: the bundle is "
-                              "damaged or was tampered with", field=f"files.{name}.sha256",
-                              hint="export the bundle again from the box")
+    problem = first_file_problem(bundle, manifest["files"])
+    if problem:
+        raise FormatError(f"{problem}: the bundle is incomplete, damaged or was tampered with",
+                          field=f"files.{problem.split()[0]}.sha256",
+                          hint="export the bundle again from the box")
     return manifest
 
 
@@ -122,9 +112,9 @@ def _parse_lines(path: Path) -> Iterator[InteractionRecord]:
                 yield InteractionRecord.from_dict(data)
             except FormatError as exc:
                 raise FormatError(f"{path.name} line {number}: {exc.message}", field=exc.field)
-            except ValueError as exc:
-                raise FormatError(f"{path.name} line {number} is not JSON: {exc}",
-                                  field=RECORDS_FILE)
+            except (ValueError, RecursionError) as exc:
+                raise FormatError(f"{path.name} line {number} is not a JSON record: "
+                                  f"{type(exc).__name__}", field=RECORDS_FILE)
 
 
 def find_sync_bundles(root: Path) -> list[Path]:

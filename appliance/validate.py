@@ -31,6 +31,10 @@ def text(data: Mapping[str, Any], field: str, *, max_len: int, required: bool = 
         return default
     if not isinstance(value, str):
         raise FormatError(f"'{name}' must be a string, got {type(value).__name__}", field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from JSON's \ud800 escapes: not text
+        raise FormatError(f"'{name}' is not valid Unicode text", field=name) from None
     value = value.strip()
     if not value and not allow_empty:
         if required:
@@ -100,6 +104,39 @@ def string_list(data: Mapping[str, Any], field: str, *, max_items: int, max_len:
                           field=name)
     return [text({f"{name}[{i}]": item}, f"{name}[{i}]", max_len=max_len)
             for i, item in enumerate(value)]
+
+
+def format_header(data: Mapping[str, Any], expected: str, newest: int, upgrade_hint: str) -> int:
+    """Check ``format`` and ``format_version`` of a manifest; return the version."""
+    if data.get("format") != expected:
+        raise FormatError(f"manifest 'format' must be {expected!r}", field="format")
+    version = integer(data, "format_version", minimum=1)
+    if version > newest:
+        raise FormatError(f"format_version {version} is newer than this software understands "
+                          f"({newest})", field="format_version", hint=upgrade_hint)
+    return version
+
+
+def file_table(data: Mapping[str, Any], required: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """A manifest's ``files``: {plain file name: {sha256, bytes}}, with ``required`` present."""
+    files = require_mapping(data.get("files"), "files")
+    for name in required:
+        if name not in files:
+            raise FormatError(f"manifest 'files' lacks {name}", field=f"files.{name}")
+    table = {}
+    for name, entry in files.items():
+        if not isinstance(name, str) or not name or "/" in name or "\\" in name \
+                or name.startswith("."):
+            raise FormatError(f"file name {name!r} in the manifest is not a plain name",
+                              field="files")
+        entry = require_mapping(entry, f"files.{name}")
+        digest = text(entry, "sha256", max_len=64, prefix=f"files.{name}.")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise FormatError(f"'files.{name}.sha256' must be 64 hex digits", field=f"files.{name}.sha256")
+        table[name] = {"sha256": digest,
+                       "bytes": integer(entry, "bytes", minimum=0, required=False,
+                                        prefix=f"files.{name}.")}
+    return table
 
 
 def no_unknown_fields(data: Mapping[str, Any], known: Iterable[str], what: str) -> None:

@@ -90,6 +90,8 @@ def build_bundle(request: BuildRequest) -> ModelManifest:
             shutil.copyfile(fp32_path, staging / MODEL_FILE)
         checks = measure(request.model_dir, fp32, int8, request.check_pairs,
                          request.check_labels, request.limits)
+        checks.update(fp32_bytes=fp32_path.stat().st_size,
+                      bundle_model_bytes=(staging / MODEL_FILE).stat().st_size)
         manifest = dataclasses.replace(
             manifest, metrics={**manifest.metrics, "export": checks},
             files=describe_files(staging, [MODEL_FILE, TOKENIZER_FILE]))

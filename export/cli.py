@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from .onnx import TARGETS
+from appliance.cli_types import existing_dir, existing_file, new_dir
 
-existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
-existing_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+from .onnx import TARGETS
 
 
 @click.group()
@@ -31,7 +30,7 @@ def keygen(private_key):
 @export.command()
 @click.option("--model", "model_dir", required=True, type=existing_dir,
               help="A trained checkpoint (from 'chalkbox train').")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", required=True, type=new_dir,
               help="Where to write the bundle directory.")
 @click.option("--key", "signing_key", required=True, type=existing_file, help="The signing key.")
 @click.option("--check-data", type=existing_dir,

@@ -76,15 +76,19 @@ def grade_bundle(build_request_for, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
-def box_dir(tmp_path, keypair, grade_bundle) -> Path:
+def provision_box(root: Path, keypair, bundle: Path) -> Path:
     from appliance.content import demo_content_dir
     from appliance.provision import ProvisionRequest, provision
 
-    config = provision(ProvisionRequest(data_dir=tmp_path / "box", school_id="school-1",
-                                        public_key=keypair[1], bundle=grade_bundle,
+    config = provision(ProvisionRequest(data_dir=root / "box", school_id="school-1",
+                                        public_key=keypair[1], bundle=bundle,
                                         content_dir=demo_content_dir(), port=free_port()))
     return config.data_dir
+
+
+@pytest.fixture
+def box_dir(tmp_path, keypair, grade_bundle) -> Path:
+    return provision_box(tmp_path, keypair, grade_bundle)
 
 
 def start_server(data_dir: Path, log_path: Path) -> Server:
@@ -99,14 +103,8 @@ def start_server(data_dir: Path, log_path: Path) -> Server:
 @pytest.fixture(scope="module")
 def live_box(tmp_path_factory, keypair, grade_bundle):
     """One provisioned box served by real gunicorn for a whole test module."""
-    from appliance.content import demo_content_dir
-    from appliance.provision import ProvisionRequest, provision
-
     root = tmp_path_factory.mktemp("live")
-    config = provision(ProvisionRequest(data_dir=root / "box", school_id="school-1",
-                                        public_key=keypair[1], bundle=grade_bundle,
-                                        content_dir=demo_content_dir(), port=free_port()))
-    server = start_server(config.data_dir, root / "gunicorn.log")
-    server.data_dir = config.data_dir
+    server = start_server(provision_box(root, keypair, grade_bundle), root / "gunicorn.log")
+    server.data_dir = root / "box"
     yield server
     server.stop()

@@ -1,13 +1,13 @@
 """Test helpers that are not fixtures: free ports, a real gunicorn, a tiny random BERT."""
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from appliance.serve import http_json, wait_ready
+
+request = http_json
 
 
 def free_port() -> int:
@@ -30,23 +30,6 @@ def build_tiny_bert(out_dir: Path, hidden: int = 32, layers: int = 2) -> Path:
     return Path(out_dir)
 
 
-def request(method: str, url: str, body=None, raw: bytes | None = None,
-            headers: dict | None = None, timeout: float = 30.0) -> tuple[int, dict]:
-    """(status, JSON body) without raising on 4xx/5xx."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        payload = exc.read()
-        try:
-            return exc.code, json.loads(payload)
-        except ValueError:
-            return exc.code, {"raw": payload.decode(errors="replace")}
-
-
 class Server:
     """A real gunicorn serving a provisioned box on loopback."""
 
@@ -57,18 +40,11 @@ class Server:
         self.process = subprocess.Popen(argv, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60.0) -> "Server":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                status, _ = request("GET", self.base_url + "/readyz", timeout=5)
-                if status == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
+        try:
+            wait_ready(self.base_url, self.process, timeout)
+        except Exception as exc:
+            raise RuntimeError(f"{exc}: {self.log()[-3000:]}") from exc
+        return self
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import click
 
-existing_dir = click.Path(exists=True, file_okay=False, path_type=Path)
+from appliance.cli_types import existing_dir, new_dir
+
 store_option = click.option(
     "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
     envvar="CHALKBOX_CENTRAL_STORE", default="var/central/chalkbox.db", show_default=True,
@@ -20,7 +21,7 @@ def train() -> None:
 @train.command()
 @click.option("--data", "data_dir", type=existing_dir,
               help="Content dir with exercises.csv + answers.csv (default: the demo content).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=new_dir)
 @click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True)
 @click.option("--lr", "learning_rate", type=float, default=5e-5, show_default=True)
@@ -56,7 +57,7 @@ def ingest(path, store_path):
 
 
 @click.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default="var/demo",
+@click.option("--workdir", type=new_dir, default="var/demo",
               show_default=True, help="Where the demo keeps its models, box and central store.")
 @click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=5.0, show_default=True)

@@ -11,9 +11,6 @@ import dataclasses
 import json
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import click
@@ -22,7 +19,7 @@ from appliance.config import load_config
 from appliance.content import demo_content_dir, read_labelled_content
 from appliance.inference.pairs import labelled_grade_pairs
 from appliance.provision import ProvisionRequest, provision
-from appliance.serve import gunicorn_argv, gunicorn_env
+from appliance.serve import gunicorn_argv, gunicorn_env, http_json, wait_ready
 from appliance.sync.export import export_to
 from export.build import BuildRequest, build_bundle
 from export.keys import ensure_keypair
@@ -58,28 +55,6 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def http_json(method: str, url: str, body: dict | None = None, timeout: float = 30.0) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return json.loads(response.read())
-
-
-def wait_ready(base_url: str, server: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise TrainingError(f"the box server exited with code {server.returncode}",
-                                hint="read its log above")
-        try:
-            http_json("GET", base_url + "/readyz", timeout=5)
-            return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.5)
-    raise TrainingError(f"the box did not become ready within {timeout:.0f}s")
 
 
 def run_demo(config: DemoConfig) -> None:
@@ -119,9 +94,11 @@ def run_demo(config: DemoConfig) -> None:
         wait_ready(base_url, server)
         step("5/6 a student answers an exercise")
         exercise = exercises[0]
-        result = http_json("POST", base_url + "/api/v1/answers", {
+        status, result = http_json("POST", base_url + "/api/v1/answers", {
             "exercise_id": exercise.id, "answer": exercise.reference_answers[0],
             "class_id": config.class_id, "nickname": "demo-student"})
+        if status != 201:
+            raise TrainingError(f"the box answered {status}: {result}")
         click.echo(f"    Q: {exercise.question}\n    A: {exercise.reference_answers[0]}\n"
                    f"    -> {result['grade']['label']} ({result['grade']['confidence']:.0%}), "
                    f"record {result['record_id']}")

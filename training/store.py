@@ -93,7 +93,8 @@ class CentralStore:
                        (source, box_id, ids[0], ids[-1], len(rows), added, utc_now()))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise TrainingError(f"ingest into {self.path} failed and was rolled back: {exc}")
         return IngestResult(source, box_id, len(rows), added)
 

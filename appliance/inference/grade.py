@@ -23,6 +23,14 @@ class Grade:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_record(cls, record, positive_label: str) -> "Grade":
+        """The grade a stored record carries (for answering a re-sent submission)."""
+        return cls(label=record.prediction, confidence=record.confidence,
+                   correct=record.prediction == positive_label, probabilities={},
+                   reference=record.texts.get("reference", ""), model_id=record.model_id,
+                   model_version=record.model_version)
+
 
 def grade_answer(model: OnnxModel, question: str, references: Sequence[str], answer: str) -> Grade:
     """Score the answer against each reference; judge it by the one it matches best."""

@@ -1,4 +1,8 @@
-"""Class content on the box: exercises and the FAQ knowledge base (TinyDB)."""
+"""Class content on the box: exercises and the FAQ knowledge base (TinyDB).
+
+Both tables are replaced in one durable write, so a crash or a request during an
+import sees the old content or the new, never a box without exercises.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +13,11 @@ from ..content import Exercise, FaqEntry
 from .storage import AtomicJSONStorage
 
 
+def _table(items) -> dict[str, dict]:
+    """TinyDB's on-disk shape of a table: {"1": doc, "2": doc, ...}."""
+    return {str(number): item.to_dict() for number, item in enumerate(items, 1)}
+
+
 class ContentStore:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -16,15 +25,8 @@ class ContentStore:
     def _db(self) -> TinyDB:
         return TinyDB(self.path, storage=AtomicJSONStorage)
 
-    def replace_exercises(self, exercises: list[Exercise]) -> None:
-        db = self._db()
-        db.drop_table("exercises")
-        db.table("exercises").insert_multiple(e.to_dict() for e in exercises)
-
-    def replace_faq(self, entries: list[FaqEntry]) -> None:
-        db = self._db()
-        db.drop_table("faq")
-        db.table("faq").insert_multiple(e.to_dict() for e in entries)
+    def replace(self, exercises: list[Exercise], faq: list[FaqEntry]) -> None:
+        AtomicJSONStorage(self.path).write({"exercises": _table(exercises), "faq": _table(faq)})
 
     def exercises(self) -> list[Exercise]:
         return [Exercise.from_dict(d) for d in self._db().table("exercises").all()]

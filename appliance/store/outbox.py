@@ -5,6 +5,11 @@ Records are appended to numbered TinyDB segment files of at most
 whatever the box holds. Writers in any thread or process (web workers, worker,
 CLI) serialise on an exclusive ``flock`` of ``.lock``; :meth:`append` returns
 only once the record is on disk, and only then is the tablet told "saved".
+
+Idempotency: a record carrying an ``idempotency_key`` already present in the
+current segment or the ``dedupe_segments`` full segments before it is not
+stored again; the stored one is returned. Tablets re-send within minutes, well
+inside that window (thousands of records).
 """
 from __future__ import annotations
 
@@ -27,14 +32,17 @@ TABLE = "records"
 
 
 class Outbox:
-    def __init__(self, directory: Path, segment_records: int = 1000):
+    def __init__(self, directory: Path, segment_records: int = 1000, dedupe_segments: int = 2):
         self.directory = Path(directory)
         self.segment_records = segment_records
+        self.dedupe_segments = dedupe_segments
         self._thread_lock = threading.Lock()
+        # Keys of full segments never change: read each once per process.
+        self._full_segment_keys: dict[Path, dict[str, dict]] = {}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the outbox {self.directory}: {exc}",
+            raise StoreError(f"cannot create the outbox {self.directory}: {exc.strerror}",
                              hint="check the data dir's permissions")
 
     # --- locking -----------------------------------------------------------
@@ -51,8 +59,7 @@ class Outbox:
 
     # --- segments ------------------------------------------------------------
     def segments(self) -> list[Path]:
-        found = [p for p in self.directory.iterdir() if SEGMENT_RE.match(p.name)]
-        return sorted(found)
+        return sorted(p for p in self.directory.iterdir() if SEGMENT_RE.match(p.name))
 
     def _segment_path(self, number: int) -> Path:
         return self.directory / f"segment-{number:06d}.json"
@@ -61,17 +68,37 @@ class Outbox:
     def _open(path: Path) -> TinyDB:
         return TinyDB(path, storage=AtomicJSONStorage)
 
+    @staticmethod
+    def _keys(docs) -> dict[str, dict]:
+        return {d["idempotency_key"]: d for d in docs if d.get("idempotency_key")}
+
+    def _recent_keys(self, full_segments: list[Path]) -> dict[str, dict]:
+        keys: dict[str, dict] = {}
+        for path in full_segments[-self.dedupe_segments:] if self.dedupe_segments else []:
+            if path not in self._full_segment_keys:
+                self._full_segment_keys[path] = self._keys(self._open(path).table(TABLE).all())
+            keys.update(self._full_segment_keys[path])
+        return keys
+
     # --- the API -------------------------------------------------------------
-    def append(self, record: InteractionRecord) -> None:
-        """Durably store ``record``; raises StoreError if it could not be made durable."""
+    def append(self, record: InteractionRecord) -> InteractionRecord:
+        """Durably store ``record`` and return it, or return the already stored record
+        with the same idempotency key. Raises StoreError if it could not be made durable."""
         with self._locked():
             segments = self.segments()
             path = segments[-1] if segments else self._segment_path(1)
-            db = self._open(path)
-            if len(db.table(TABLE)) >= self.segment_records:
+            table = self._open(path).table(TABLE)
+            docs = table.all()
+            if len(docs) >= self.segment_records:
                 number = int(SEGMENT_RE.match(path.name).group(1)) + 1
-                db = self._open(self._segment_path(number))
-            db.table(TABLE).insert(record.to_dict())
+                segments, docs = segments + [self._segment_path(number)], []
+                table = self._open(segments[-1]).table(TABLE)
+            if record.idempotency_key:
+                earlier = {**self._recent_keys(segments[:-1]), **self._keys(docs)}
+                if record.idempotency_key in earlier:
+                    return InteractionRecord.from_dict(dict(earlier[record.idempotency_key]))
+            table.insert(record.to_dict())
+            return record
 
     def records(self) -> Iterator[InteractionRecord]:
         """Every stored record, oldest segment first (ids are time-ordered)."""

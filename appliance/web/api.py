@@ -16,7 +16,10 @@ def service() -> BoxService:
 
 def json_body() -> dict:
     """The request's JSON object; a 400 naming 'body' when it is anything else."""
-    data = request.get_json(force=True, silent=True)
+    try:
+        data = request.get_json(force=True, silent=True)
+    except RecursionError:  # absurdly nested JSON: the parser gives up, we refuse
+        data = None
     if not isinstance(data, dict):
         raise FormatError("the request body must be a JSON object", field="body")
     return data
@@ -46,13 +49,14 @@ def submit_answer():
     data = json_body()
     v.no_unknown_fields(data, ("exercise_id", "answer", "class_id", "nickname",
                                "idempotency_key"), "body")
-    record, grade = service().submit_answer(
+    record, grade, resent = service().submit_answer(
         exercise_id=v.text(data, "exercise_id", max_len=64),
         answer=v.text(data, "answer", max_len=_answer_limit()),
         class_id=v.text(data, "class_id", max_len=40),
         nickname=v.text(data, "nickname", max_len=40),
         idempotency_key=v.text(data, "idempotency_key", max_len=64, required=False))
-    return jsonify({"record_id": record.id, "saved": True, "grade": grade.to_dict()}), 201
+    return (jsonify({"record_id": record.id, "saved": True, "resent": resent,
+                     "grade": grade.to_dict()}), 200 if resent else 201)
 
 
 @bp.post("/grade")

@@ -39,7 +39,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(StoreError)
     def store_down(exc: StoreError):
         log.error("store: %s", exc.message)
-        return error_response(503, "the answer could not be saved; please try again", hint=exc.hint)
+        return error_response(503, "the box could not use its store; please try again",
+                              hint=exc.hint)
 
     @app.errorhandler(BundleError)
     def no_model(exc: BundleError):

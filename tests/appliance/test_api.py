@@ -76,5 +76,43 @@ def test_malformed_json_oversize_and_wrong_method(live_box):
     assert status == 404 and "error" in body
 
 
-def test_no_request_above_left_a_server_error_in_the_log(live_box):
+@pytest.mark.parametrize("raw", [
+    b"[" * 20000, b'{"exercise_id": ' * 5000, b"\xff\xfe", b"", b"null", b'"a string"',
+    b'{"exercise_id": "sci-states-of-matter-1", "answer": "\\ud800", "class_id": "c", "nickname": "n"}',
+])
+def test_hostile_bodies_get_a_4xx_never_a_server_error(live_box, raw):
+    status, body = request("POST", live_box.base_url + "/api/v1/answers", raw=raw)
+    assert 400 <= status < 500, body
     assert "Traceback" not in live_box.log()
+
+
+def test_a_resent_answer_counts_once(live_box):
+    payload = {**ANSWER, "answer": "Water boils to a gas", "idempotency_key": "k-123456"}
+    first = request("POST", live_box.base_url + "/api/v1/answers", payload)
+    again = request("POST", live_box.base_url + "/api/v1/answers", payload)
+    assert first[0] == 201 and again[0] == 200 and again[1]["resent"] is True
+    assert again[1]["record_id"] == first[1]["record_id"]
+    assert again[1]["grade"]["label"] == first[1]["grade"]["label"]
+    stored = [r for r in Outbox(load_config(live_box.data_dir).outbox_dir).records()
+              if r.idempotency_key == "k-123456"]
+    assert len(stored) == 1
+    status, body = request("POST", live_box.base_url + "/api/v1/answers",
+                           {**payload, "answer": "something else"})
+    assert status == 400 and body["error"]["field"] == "idempotency_key"
+
+
+def test_the_server_picks_up_an_installed_model_and_a_rollback(live_box, build_request_for,
+                                                               tmp_path, keypair):
+    from export.build import build_bundle
+    from tests_cli import run_chalkbox
+
+    second = tmp_path / "v2"
+    build_bundle(build_request_for(second, version="2.0.0"))
+    assert run_chalkbox("box", "model", "install", "--data-dir", live_box.data_dir,
+                        second).returncode == 0
+    status, body = request("POST", live_box.base_url + "/api/v1/answers", ANSWER)
+    assert status == 201 and body["grade"]["model_version"] == "2.0.0"
+    assert run_chalkbox("box", "model", "rollback", "--data-dir",
+                        live_box.data_dir).returncode == 0
+    status, body = request("POST", live_box.base_url + "/api/v1/answers", ANSWER)
+    assert status == 201 and body["grade"]["model_version"] == "1.0.0"

@@ -15,7 +15,8 @@ from appliance.store import Outbox
 from appliance.config import load_config
 assert Outbox(load_config(sys.argv[1]).outbox_dir).count() == 1
 import appliance.cli  # the box's CLI too
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "optimum"))
+heavy = sorted(m for m in sys.modules
+               if m.split(".")[0] in ("torch", "transformers", "optimum", "export", "training"))
 print(json.dumps({"heavy": heavy, "modules": len(sys.modules)}))
 """
 

@@ -59,3 +59,34 @@ def test_staging_directories_are_not_bundles(tmp_path):
     write_sync_bundle(records(2), tmp_path, box_id="box-1", school_id="s")
     (tmp_path / ".staging-chalkbox-sync-x").mkdir()
     assert len(find_sync_bundles(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda m: m["files"].update({"manifest.json": 5}), "files.manifest.json"),
+    (lambda m: m["files"].update({"/etc/passwd": {"sha256": "0" * 64}}), "files"),
+    (lambda m: m["files"].pop("records.jsonl"), "files.records.jsonl"),
+    (lambda m: m.update(format_version=2), "format_version"),
+    (lambda m: m.update(format="zip"), "format"),
+])
+def test_malformed_manifest_is_refused_by_field(tmp_path, change, field):
+    path = write_sync_bundle(records(2), tmp_path, box_id="box-1", school_id="s")
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FormatError) as info:
+        read_sync_bundle(path)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("line", [b"[" * 5000, b"not json", b'{"id": 1}', b"[]"])
+def test_a_bad_line_with_a_matching_checksum_is_refused(tmp_path, line):
+    import hashlib
+
+    path = write_sync_bundle(records(2), tmp_path, box_id="box-1", school_id="s")
+    body = (path / RECORDS_FILE).read_bytes() + line + b"\n"
+    (path / RECORDS_FILE).write_bytes(body)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"][RECORDS_FILE]["sha256"] = hashlib.sha256(body).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(FormatError, match="line 3"):
+        read_sync_bundle(path)

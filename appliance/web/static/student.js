@@ -73,10 +73,16 @@
     event.preventDefault();
     $("submit").disabled = true;
     $("error").hidden = true;
+    var answer = $("answer").value;
+    // Re-trying the same answer reuses its key, so the box counts it once.
+    if (!state.pending || state.pending.exercise !== state.exercise.id || state.pending.answer !== answer) {
+      state.pending = { exercise: state.exercise.id, answer: answer, key: newKey() };
+    }
     api("POST", "/answers", {
-      exercise_id: state.exercise.id, answer: $("answer").value, class_id: state.classId,
-      nickname: state.nickname, idempotency_key: newKey()
+      exercise_id: state.exercise.id, answer: answer, class_id: state.classId,
+      nickname: state.nickname, idempotency_key: state.pending.key
     }).then(function (data) {
+      state.pending = null;
       var grade = data.grade;
       $("verdict").textContent = grade.correct ? "Correct!" : "Not quite yet.";
       $("verdict").className = grade.correct ? "correct" : "incorrect";
