@@ -8,13 +8,15 @@ either a whole bundle or a staging directory that readers ignore.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from . import validate as v
 from .errors import FormatError
-from .fsutil import describe_files, first_file_problem, publish_dir
+from .fsutil import publish_dir
 from .records import InteractionRecord, utc_now
 
 FORMAT = "chalkbox-sync"
@@ -23,25 +25,22 @@ RECORDS_FILE = "records.jsonl"
 MANIFEST_FILE = "manifest.json"
 STAGING_PREFIX = ".staging-"
 MAX_LINE_BYTES = 64 * 1024
+MAX_BUNDLE_BYTES = 1 << 30
 
 
 def bundle_name(box_id: str, first_id: str) -> str:
     return f"chalkbox-sync-{box_id}-{first_id}"
 
 
-def write_sync_bundle(records: Iterable[InteractionRecord], dest_parent: Path, *, box_id: str,
-                      school_id: str) -> Path | None:
-    """Write ``records`` as one bundle under ``dest_parent``; None when there is nothing to write."""
+def encode_records(records: Iterable[InteractionRecord]) -> tuple[list[InteractionRecord], bytes]:
+    """Records sorted by id, and their JSON-lines bytes (what the manifest's sha256 covers)."""
     ordered = sorted(records, key=lambda r: r.id)
-    if not ordered:
-        return None
-    dest_parent = Path(dest_parent)
-    final = dest_parent / bundle_name(box_id, ordered[0].id)
-    staging = dest_parent / (STAGING_PREFIX + final.name)
-    staging.mkdir(parents=True, exist_ok=True)
-    with open(staging / RECORDS_FILE, "w", encoding="utf-8") as fh:
-        for record in ordered:
-            fh.write(json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+    lines = (json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) + "\n" for r in ordered)
+    return ordered, "".join(lines).encode("utf-8")
+
+
+def build_manifest(ordered: list[InteractionRecord], data: bytes, *, box_id: str, school_id: str,
+                   outbox_range: tuple[int, int] | None = None) -> dict[str, Any]:
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -51,11 +50,46 @@ def write_sync_bundle(records: Iterable[InteractionRecord], dest_parent: Path, *
         "first_id": ordered[0].id,
         "last_id": ordered[-1].id,
         "count": len(ordered),
-        "files": describe_files(staging, [RECORDS_FILE]),
+        "files": {RECORDS_FILE: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}},
     }
+    if outbox_range is not None:
+        manifest["outbox_from"], manifest["outbox_to"] = outbox_range
+    return manifest
+
+
+def write_sync_bundle(records: Iterable[InteractionRecord], dest_parent: Path, *, box_id: str,
+                      school_id: str, outbox_range: tuple[int, int] | None = None) -> Path | None:
+    """Write ``records`` as one bundle under ``dest_parent``; None when there is nothing to write."""
+    ordered, data = encode_records(records)
+    if not ordered:
+        return None
+    dest_parent = Path(dest_parent)
+    final = dest_parent / bundle_name(box_id, ordered[0].id)
+    staging = dest_parent / (STAGING_PREFIX + final.name)
+    shutil.rmtree(staging, ignore_errors=True)  # a stick pulled during an earlier export
+    staging.mkdir(parents=True)
+    (staging / RECORDS_FILE).write_bytes(data)
+    manifest = build_manifest(ordered, data, box_id=box_id, school_id=school_id,
+                              outbox_range=outbox_range)
     (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     publish_dir(staging, final)
     return final
+
+
+def parse_manifest(data: Any) -> dict[str, Any]:
+    """Validate a sync manifest (from a file or a network push)."""
+    data = dict(v.require_mapping(data, "manifest"))
+    v.format_header(data, FORMAT, FORMAT_VERSION, "upgrade Chalkbox at the centre")
+    for name in ("box_id", "school_id", "first_id", "last_id"):
+        v.text(data, name, max_len=64)
+    v.integer(data, "count", minimum=1)
+    start = v.integer(data, "outbox_from", minimum=0, required=False)
+    end = v.integer(data, "outbox_to", minimum=0, required=False)
+    if (start is None) != (end is None) or (start is not None and start > end):
+        raise FormatError("'outbox_from' and 'outbox_to' must come together, from <= to",
+                          field="outbox_from")
+    data["files"] = v.file_table(data, [RECORDS_FILE])
+    return data
 
 
 def read_manifest(bundle: Path) -> dict[str, Any]:
@@ -65,32 +99,20 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
                           field=MANIFEST_FILE, hint="export the bundle again from the box")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{path} is not valid JSON: {exc}", field=MANIFEST_FILE)
-    data = dict(v.require_mapping(data, "manifest"))
-    v.format_header(data, FORMAT, FORMAT_VERSION, "upgrade Chalkbox at the centre")
-    for name in ("box_id", "school_id", "first_id", "last_id"):
-        v.text(data, name, max_len=64)
-    v.integer(data, "count", minimum=1)
-    data["files"] = v.file_table(data, [RECORDS_FILE])
-    return data
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise FormatError(f"{path} is not valid JSON: {type(exc).__name__}", field=MANIFEST_FILE)
+    return parse_manifest(data)
 
 
-def verify_sync_bundle(bundle: Path) -> dict[str, Any]:
-    """Check the manifest and every file's checksum; return the manifest."""
-    manifest = read_manifest(bundle)
-    problem = first_file_problem(bundle, manifest["files"])
-    if problem:
-        raise FormatError(f"{problem}: the bundle is incomplete, damaged or was tampered with",
-                          field=f"files.{problem.split()[0]}.sha256",
+def decode_records(manifest: dict[str, Any], data: bytes) -> list[InteractionRecord]:
+    """Check ``data`` against a parsed manifest and parse every record: all or nothing."""
+    entry = manifest["files"][RECORDS_FILE]
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise FormatError(f"{RECORDS_FILE} does not match its sha256 in the manifest: the bundle "
+                          "is incomplete, damaged or was tampered with",
+                          field=f"files.{RECORDS_FILE}.sha256",
                           hint="export the bundle again from the box")
-    return manifest
-
-
-def read_sync_bundle(bundle: Path) -> tuple[dict[str, Any], list[InteractionRecord]]:
-    """Verify, then parse every record; all or nothing (never half a bundle)."""
-    manifest = verify_sync_bundle(bundle)
-    records = list(_parse_lines(Path(bundle) / RECORDS_FILE))
+    records = list(_parse_lines(data))
     if len(records) != manifest["count"]:
         raise FormatError(f"manifest says {manifest['count']} records, file holds {len(records)}",
                           field="count")
@@ -98,23 +120,33 @@ def read_sync_bundle(bundle: Path) -> tuple[dict[str, Any], list[InteractionReco
         raise FormatError("records do not match the manifest's id range", field="first_id")
     if any(r.box_id != manifest["box_id"] for r in records):
         raise FormatError("a record's box_id differs from the manifest's", field="box_id")
-    return manifest, records
+    return records
 
 
-def _parse_lines(path: Path) -> Iterator[InteractionRecord]:
-    with open(path, "rb") as fh:
-        for number, line in enumerate(fh, 1):
-            if len(line) > MAX_LINE_BYTES:
-                raise FormatError(f"{path.name} line {number} is over {MAX_LINE_BYTES} bytes",
-                                  field=RECORDS_FILE)
-            try:
-                data = json.loads(line)
-                yield InteractionRecord.from_dict(data)
-            except FormatError as exc:
-                raise FormatError(f"{path.name} line {number}: {exc.message}", field=exc.field)
-            except (ValueError, RecursionError) as exc:
-                raise FormatError(f"{path.name} line {number} is not a JSON record: "
-                                  f"{type(exc).__name__}", field=RECORDS_FILE)
+def read_sync_bundle(bundle: Path) -> tuple[dict[str, Any], list[InteractionRecord]]:
+    """Verify, then parse every record; all or nothing (never half a bundle)."""
+    manifest = read_manifest(bundle)
+    path = Path(bundle) / RECORDS_FILE
+    if not path.is_file():
+        raise FormatError(f"{RECORDS_FILE} is missing from {bundle}",
+                          field=f"files.{RECORDS_FILE}.sha256", hint="export the bundle again")
+    if path.stat().st_size > MAX_BUNDLE_BYTES:
+        raise FormatError(f"{path} is over {MAX_BUNDLE_BYTES >> 20} MiB", field=RECORDS_FILE)
+    return manifest, decode_records(manifest, path.read_bytes())
+
+
+def _parse_lines(data: bytes) -> Iterator[InteractionRecord]:
+    for number, line in enumerate(data.splitlines(), 1):
+        if len(line) > MAX_LINE_BYTES:
+            raise FormatError(f"{RECORDS_FILE} line {number} is over {MAX_LINE_BYTES} bytes",
+                              field=RECORDS_FILE)
+        try:
+            yield InteractionRecord.from_dict(json.loads(line))
+        except FormatError as exc:
+            raise FormatError(f"{RECORDS_FILE} line {number}: {exc.message}", field=exc.field)
+        except (ValueError, RecursionError) as exc:
+            raise FormatError(f"{RECORDS_FILE} line {number} is not a JSON record: "
+                              f"{type(exc).__name__}", field=RECORDS_FILE)
 
 
 def find_sync_bundles(root: Path) -> list[Path]:
