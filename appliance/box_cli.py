@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import click
 
 from .cli_types import existing_dir, existing_file, new_dir
-
 from .config import load_config
 
 data_dir_option = click.option(
@@ -32,7 +32,11 @@ def box() -> None:
 @click.option("--demo-content", is_flag=True, help="Load the demo exercises and FAQ shipped with Chalkbox.")
 @click.option("--host", help="Address to serve on.")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port to serve on.")
-def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo_content, host, port):
+@click.option("--central-url", help="The centre's address for network sync (http(s)://...).")
+@click.option("--token", help="This box's token from 'chalkbox train fleet add-box'.")
+@click.option("--usb-mount-root", help="Where USB sticks are mounted (default /media).")
+def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo_content, host, port,
+              central_url, token, usb_mount_root):
     """Make DATA_DIR a working box. Safe to run again: identity and data are kept."""
     from .content import demo_content_dir
     from .provision import ProvisionRequest, provision as run
@@ -41,7 +45,8 @@ def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo
         content_dir = demo_content_dir()
     config = run(ProvisionRequest(data_dir=data_dir, school_id=school_id, public_key=public_key,
                                   box_id=box_id, bundle=bundle, content_dir=content_dir,
-                                  host=host, port=port))
+                                  host=host, port=port, central_url=central_url, token=token,
+                                  usb_mount_root=usb_mount_root))
     click.echo(f"box {config.box_id} of school {config.school_id} provisioned in {config.data_dir}")
 
 
@@ -63,6 +68,24 @@ def serve(data_dir, host, port, workers, threads):
     verify_bundle(current_bundle_dir(config.models_dir), config.public_key_path)
     argv = gunicorn_argv(config)
     os.execve(argv[0], argv, gunicorn_env(config))
+
+
+@box.command()
+@data_dir_option
+@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True)
+def worker(data_dir, workers):
+    """Run the background worker (sync, USB, model installs, compaction) in the foreground."""
+    import logging
+
+    load_config(data_dir)  # refuse an unprovisioned data dir in one line
+    os.environ["CHALKBOX_DATA_DIR"] = str(Path(data_dir).absolute())
+    from huey.consumer import Consumer
+
+    from .tasks import huey
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    Consumer(huey, workers=workers, worker_type="thread", periodic=True, check_worker_health=True,
+             flush_locks=True).run()
 
 
 @box.group()
@@ -127,7 +150,14 @@ def content_import(data_dir, directory):
 
 @box.group()
 def sync() -> None:
-    """Carry the box's records to the centre."""
+    """Carry the box's records to the centre, by network or USB stick."""
+
+
+def _sync_parts(data_dir):
+    from .store import open_outbox
+
+    config = load_config(data_dir)
+    return config, open_outbox(config)
 
 
 @sync.command("export")
@@ -135,11 +165,76 @@ def sync() -> None:
 @click.option("--to", "dest", required=True, type=existing_dir,
               help="Where to write the sync bundle (e.g. the mounted USB stick).")
 def sync_export(data_dir, dest):
-    """Write the box's records as a checksummed sync bundle under --to."""
-    from .sync.export import export_to
+    """Write every record the centre has not acknowledged as a sync bundle under --to."""
+    from .sync.usb import export_to_stick
 
-    path, count = export_to(load_config(data_dir), dest)
-    if path is None:
-        click.echo("nothing to export: no interactions recorded yet")
+    config, outbox = _sync_parts(data_dir)
+    result = export_to_stick(outbox, config, dest)
+    if result.path is None:
+        click.echo("nothing to export: the centre has every record")
     else:
-        click.echo(f"exported {count} records to {path}")
+        click.echo(f"exported {result.count} records to {result.path}")
+
+
+@sync.command("usb")
+@data_dir_option
+@click.option("--stick", type=existing_dir, help="The stick's directory (default: the one "
+                                                 "mounted under usb_mount_root).")
+@click.option("--install-models", is_flag=True, help="Install model bundles found on the stick.")
+def sync_usb(data_dir, stick, install_models):
+    """Read the centre's acknowledgements and models from a stick, then export to it."""
+    from .errors import ConfigError
+    from .models import install_bundle
+    from .sync.usb import export_to_stick, import_from_stick, list_sticks
+
+    config, outbox = _sync_parts(data_dir)
+    if stick is None:
+        sticks = list_sticks(config.usb_mount_root)
+        if len(sticks) != 1:
+            raise ConfigError(f"found {len(sticks)} sticks under {config.usb_mount_root}",
+                              hint="plug in one stick, or name it with --stick")
+        stick = sticks[0]
+    imported = import_from_stick(outbox, config, stick)
+    if imported.acks_refused:
+        click.echo(f"acknowledgements refused: {imported.acks_refused}", err=True)
+    click.echo(f"acknowledgements applied: {imported.acks_applied}")
+    for bundle in imported.models:
+        if install_models:
+            manifest = install_bundle(config.models_dir, bundle, config.public_key_path)
+            click.echo(f"installed model {manifest.name}")
+        else:
+            click.echo(f"model offered: {bundle} (install with --install-models)")
+    result = export_to_stick(outbox, config, stick)
+    click.echo(f"exported {result.count} records" + (f" to {result.path}" if result.path else ""))
+
+
+@sync.command("now")
+@data_dir_option
+def sync_now(data_dir):
+    """Sync with the centre over the network now (push records, pull the newest model)."""
+    from .sync.session import run_sync
+
+    config, outbox = _sync_parts(data_dir)
+    state = run_sync(config, outbox, force=True)
+    click.echo(f"sync {state.stage}: {state.counters}")
+
+
+@sync.command("status")
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sync_status(data_dir, as_json):
+    """What awaits the centre, and how the last network sync went."""
+    import dataclasses
+
+    from .sync.session import load_state
+
+    config, outbox = _sync_parts(data_dir)
+    count, oldest = outbox.unsynced()
+    state = load_state(config)
+    status = {"unsynced": count, "oldest_unsynced": oldest.created_at if oldest else None,
+              "acked_through": outbox.acked_through(), "session": dataclasses.asdict(state)}
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    else:
+        click.echo(f"unsynced records: {count} (oldest {status['oldest_unsynced']}); "
+                   f"last sync: {state.stage}, error: {state.last_error}")

@@ -38,7 +38,16 @@ class BoxConfig:
     # Below this confidence a grade is flagged for teacher review.
     review_below: float = 0.7
     public_key: str = "keys/fleet.pub.pem"
+    # Refuse new writes (clearly) below this much free disk: never fill the disk silently.
+    min_free_mb: int = 50
+    # Synced records are kept this long on the box before compaction may delete them.
+    keep_synced_days: float = 30.0
+    # Network sync: the centre's address ("" = USB only), and how often to try.
     central_url: str = ""
+    sync_interval_s: int = 300
+    sync_max_backoff_s: int = 6 * 3600
+    # Where USB sticks get mounted (Debian: /media/<user>/<label>).
+    usb_mount_root: str = "/media"
 
     # --- derived paths (not settings) ---
     @property
@@ -62,6 +71,18 @@ class BoxConfig:
         return self.data_dir / "secrets"
 
     @property
+    def sync_dir(self) -> Path:
+        return self.data_dir / "sync"
+
+    @property
+    def worker_dir(self) -> Path:
+        return self.data_dir / "worker"
+
+    @property
+    def token_path(self) -> Path:
+        return self.secrets_dir / "central.token"
+
+    @property
     def public_key_path(self) -> Path:
         path = Path(self.public_key)
         return path if path.is_absolute() else self.data_dir / path
@@ -78,6 +99,13 @@ class BoxConfig:
             (0 <= self.inference_threads <= 64, "inference_threads", "between 0 and 64"),
             (10 <= self.segment_records <= 100000, "segment_records", "between 10 and 100000"),
             (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
+            (0 <= self.min_free_mb <= 1_000_000, "min_free_mb", "between 0 and 1000000"),
+            (0 <= self.keep_synced_days <= 3650, "keep_synced_days", "between 0 and 3650"),
+            (10 <= self.sync_interval_s <= 86400, "sync_interval_s", "between 10 and 86400"),
+            (60 <= self.sync_max_backoff_s <= 7 * 86400, "sync_max_backoff_s",
+             "between 60 and 604800"),
+            (self.central_url == "" or self.central_url.startswith(("http://", "https://")),
+             "central_url", "empty or an http(s):// address"),
             (bool(self.box_id) and len(self.box_id) <= 64, "box_id", "1 to 64 characters"),
             (bool(self.school_id) and len(self.school_id) <= 64, "school_id", "1 to 64 characters"),
         ]

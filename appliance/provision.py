@@ -30,6 +30,9 @@ class ProvisionRequest:
     content_dir: Path | None = None
     host: str | None = None
     port: int | None = None
+    central_url: str | None = None
+    token: str | None = None           # this box's token for the centre (kept in secrets/)
+    usb_mount_root: str | None = None
 
 
 def new_box_id() -> str:
@@ -48,15 +51,16 @@ def provision(request: ProvisionRequest) -> BoxConfig:
     settings = existing.settings() if existing else BoxConfig(data_dir=data_dir).settings()
     settings["box_id"] = request.box_id or (existing.box_id if existing else new_box_id())
     settings["school_id"] = request.school_id
-    if request.host is not None:
-        settings["host"] = request.host
-    if request.port is not None:
-        settings["port"] = request.port
+    for name in ("host", "port", "central_url", "usb_mount_root"):
+        if getattr(request, name) is not None:
+            settings[name] = getattr(request, name)
     config = BoxConfig(data_dir=data_dir, **settings).validate()
 
     for path in (config.models_dir, config.outbox_dir, config.public_key_path.parent):
         path.mkdir(parents=True, exist_ok=True)
     ensure_secret(config.secrets_dir)
+    if request.token is not None:
+        atomic_write_text(config.token_path, request.token.strip() + "\n", mode=0o600)
     if Path(request.public_key).absolute() != config.public_key_path:
         shutil.copyfile(request.public_key, config.public_key_path)
     atomic_write_text(config.config_path, to_toml(config.settings()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from . import validate as v
 from .errors import FormatError
@@ -119,3 +119,20 @@ class InteractionRecord:
 
 
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(InteractionRecord))
+
+#: Stored records are upgraded on read, one version at a time: MIGRATIONS[n] turns a
+#: version-n document into a version-(n+1) one. Empty while version 1 is the only one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def upgrade_record(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored record document brought up to SCHEMA_VERSION (older boxes' data stays readable)."""
+    data = dict(doc)
+    version = data.get("schema_version", 1)
+    while isinstance(version, int) and version < SCHEMA_VERSION:
+        if version not in MIGRATIONS:
+            raise FormatError(f"no migration from record schema_version {version}",
+                              field="schema_version")
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"] = version + 1
+    return data

@@ -20,7 +20,7 @@ from .inference.grade import Grade, grade_answer
 from .models import current_bundle_dir
 from .privacy import load_secret, pseudonym
 from .records import InteractionRecord
-from .store import ContentStore, Outbox
+from .store import ContentStore, open_outbox
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class BoxService:
     def __init__(self, config: BoxConfig):
         self.config = config
-        self.outbox = Outbox(config.outbox_dir, config.segment_records)
+        self.outbox = open_outbox(config)
         self.content = ContentStore(config.content_path)
         self._secret = load_secret(config.secrets_dir)
         self._model: OnnxModel | None = None

@@ -20,7 +20,8 @@ from appliance.content import demo_content_dir, read_labelled_content
 from appliance.inference.pairs import labelled_grade_pairs
 from appliance.provision import ProvisionRequest, provision
 from appliance.serve import gunicorn_argv, gunicorn_env, http_json, wait_ready
-from appliance.sync.export import export_to
+from appliance.store import open_outbox
+from appliance.sync.usb import export_to_stick
 from export.build import BuildRequest, build_bundle
 from export.keys import ensure_keypair
 
@@ -106,7 +107,9 @@ def run_demo(config: DemoConfig) -> None:
         step("6/6 carrying the records to the centre (as on a USB stick)")
         stick = work / "usb-stick"
         stick.mkdir(parents=True, exist_ok=True)
-        path, count = export_to(load_config(box.data_dir), stick)
+        box_config = load_config(box.data_dir)
+        exported = export_to_stick(open_outbox(box_config), box_config, stick)
+        path, count = exported.path, exported.count
         click.echo(f"    box -> stick: {count} records in {path}")
         with CentralStore(work / "central" / "chalkbox.db") as store:
             first = ingest_path(store, path)[0]

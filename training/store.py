@@ -53,18 +53,33 @@ class IngestResult:
         return self.count - self.added
 
 
+def open_database(path: Path, schema: str = SCHEMA) -> sqlite3.Connection:
+    """One connection to the central database file, with the store's durability settings.
+
+    Other centre modules (the fleet registry) keep their tables in the same file, so a
+    backup of ``chalkbox.db`` is a backup of the whole centre; they open it through here
+    so every connection runs with WAL and ``synchronous=FULL``. ``schema`` is run after
+    the store's own, with ``CREATE ... IF NOT EXISTS`` statements only.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(SCHEMA)
+        if schema is not SCHEMA:
+            db.executescript(schema)
+    except (sqlite3.Error, OSError) as exc:
+        raise TrainingError(f"cannot open the central store {path}: {exc}",
+                            hint="check the path, its permissions and free space")
+    return db
+
+
 class CentralStore:
     def __init__(self, path: Path):
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise TrainingError(f"cannot open the central store {self.path}: {exc}",
-                                hint="check the path, its permissions and free space")
+        self._db = open_database(self.path)
 
     def close(self) -> None:
         self._db.close()

@@ -7,4 +7,11 @@ from .storage import AtomicJSONStorage
 from .outbox import Outbox
 from .content import ContentStore
 
-__all__ = ["AtomicJSONStorage", "Outbox", "ContentStore"]
+
+def open_outbox(config) -> Outbox:
+    """The box's outbox with its configured segment size and disk-space guard."""
+    return Outbox(config.outbox_dir, config.segment_records,
+                  min_free_bytes=config.min_free_mb * 1024 * 1024)
+
+
+__all__ = ["AtomicJSONStorage", "Outbox", "ContentStore", "open_outbox"]

@@ -1,110 +1,267 @@
 """The outbox: every interaction the box has acknowledged, until the centre has it.
 
-Records are appended to numbered TinyDB segment files of at most
-``segment_records`` records each, so one durable write rewrites a bounded file
-whatever the box holds. Writers in any thread or process (web workers, worker,
-CLI) serialise on an exclusive ``flock`` of ``.lock``; :meth:`append` returns
-only once the record is on disk, and only then is the tablet told "saved".
+Durability: records go into numbered TinyDB segment files of at most
+``segment_records`` records, each rewritten whole through AtomicJSONStorage
+(temp file, fsync, rename, directory fsync). A write's cost is bounded by the
+segment size, not by what the box holds. :meth:`append` returns only once the
+record is on disk; only then is the tablet told "saved".
 
-Idempotency: a record carrying an ``idempotency_key`` already present in the
-current segment or the ``dedupe_segments`` full segments before it is not
-stored again; the stored one is returned. Tablets re-send within minutes, well
-inside that window (thousands of records).
+Concurrency: writers in any thread or process (web workers, huey worker, CLI)
+serialise on an exclusive ``flock`` of ``.lock``. Inside a process, concurrent
+appends are group-committed: the first writer to get the commit lock writes
+every queued record in one segment rewrite and one fsync, so forty tablets
+share a disk flush instead of queueing for forty.
+
+Positions: each record has a position, ``segment number * SPAN + index``,
+increasing in the order records were stored. The centre's acknowledgements
+name positions; ``acked.json`` holds the forward-only high-water mark below
+which everything has reached the centre. Nothing above it is ever deleted.
+
+Idempotency: a record whose ``idempotency_key`` is already in the current
+segment or the ``dedupe_segments`` segments before it is not stored again; the
+stored one is returned (tablets re-send within minutes, well inside that window).
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import os
 import re
+import shutil
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tinydb import TinyDB
-
 from ..errors import StoreError
-from ..records import InteractionRecord
+from ..fsutil import atomic_write_text
+from ..records import InteractionRecord, upgrade_record
 from .storage import AtomicJSONStorage
 
 SEGMENT_RE = re.compile(r"^segment-(\d{6})\.json$")
 TABLE = "records"
+SPAN = 1_000_000          # positions per segment; segment_records is capped below it
+ACKED_FILE = "acked.json"
+
+
+@dataclasses.dataclass
+class _Ticket:
+    record: InteractionRecord
+    done: bool = False
+    result: InteractionRecord | None = None
+    error: BaseException | None = None
 
 
 class Outbox:
-    def __init__(self, directory: Path, segment_records: int = 1000, dedupe_segments: int = 2):
+    def __init__(self, directory: Path, segment_records: int = 1000, dedupe_segments: int = 2,
+                 min_free_bytes: int = 0):
+        if not 1 <= segment_records < SPAN:
+            raise StoreError(f"segment_records must be between 1 and {SPAN - 1}")
         self.directory = Path(directory)
         self.segment_records = segment_records
         self.dedupe_segments = dedupe_segments
-        self._thread_lock = threading.Lock()
-        # Keys of full segments never change: read each once per process.
-        self._full_segment_keys: dict[Path, dict[str, dict]] = {}
+        self.min_free_bytes = min_free_bytes
+        self._queue: list[_Ticket] = []
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
+        self._cache: tuple[Path, tuple[int, int], dict[str, dict]] | None = None
+        self._full_segment_keys: dict[Path, dict[str, dict]] = {}  # full segments never change
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the outbox {self.directory}: {exc.strerror}",
                              hint="check the data dir's permissions")
 
-    # --- locking -----------------------------------------------------------
+    # --- locking and files -------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._thread_lock:
-            fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+        """Exclusive across processes (flock); callers hold a thread lock already."""
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
-    # --- segments ------------------------------------------------------------
     def segments(self) -> list[Path]:
         return sorted(p for p in self.directory.iterdir() if SEGMENT_RE.match(p.name))
+
+    @staticmethod
+    def segment_number(path: Path) -> int:
+        return int(SEGMENT_RE.match(path.name).group(1))
 
     def _segment_path(self, number: int) -> Path:
         return self.directory / f"segment-{number:06d}.json"
 
-    @staticmethod
-    def _open(path: Path) -> TinyDB:
-        return TinyDB(path, storage=AtomicJSONStorage)
+    def _read(self, path: Path) -> dict[str, dict]:
+        """A segment's documents {"1": doc, ...}, cached while the file is unchanged."""
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return {}
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._cache and self._cache[0] == path and self._cache[1] == key:
+            return self._cache[2]
+        data = AtomicJSONStorage(path).read() or {}
+        docs = data.get(TABLE, {})
+        self._cache = (path, key, docs)
+        return docs
 
-    @staticmethod
-    def _keys(docs) -> dict[str, dict]:
-        return {d["idempotency_key"]: d for d in docs if d.get("idempotency_key")}
+    def _write(self, path: Path, docs: dict[str, dict]) -> None:
+        AtomicJSONStorage(path).write({TABLE: docs})
+        stat = path.stat()
+        self._cache = (path, (stat.st_mtime_ns, stat.st_size), docs)
+
+    def _check_space(self) -> None:
+        if self.min_free_bytes and shutil.disk_usage(self.directory).free < self.min_free_bytes:
+            raise StoreError(f"the disk holding {self.directory} is nearly full",
+                             hint="sync to the centre (network or USB) and run compaction, "
+                                  "or free space on the data disk")
+
+    # --- writing -------------------------------------------------------------------
+    def append(self, record: InteractionRecord) -> InteractionRecord:
+        """Durably store ``record`` and return it, or return the stored record with the same
+        idempotency key. Raises StoreError when it could not be made durable."""
+        ticket = _Ticket(record)
+        with self._queue_lock:
+            self._queue.append(ticket)
+        with self._commit_lock:
+            if not ticket.done:  # nobody committed us while we waited: lead this batch
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with self._locked():
+                        self._commit(batch)
+                except BaseException as exc:
+                    for t in batch:
+                        t.error = exc
+                finally:
+                    for t in batch:
+                        t.done = True
+        if ticket.error is not None:
+            if isinstance(ticket.error, StoreError):
+                raise ticket.error
+            raise StoreError(f"could not store the record: {ticket.error}",
+                             hint="check the data disk") from ticket.error
+        return ticket.result
+
+    def _commit(self, batch: list[_Ticket]) -> None:
+        self._check_space()
+        segments = self.segments()
+        number = self.segment_number(segments[-1]) if segments else 1
+        docs = dict(self._read(self._segment_path(number)))
+        keys = {**self._recent_keys(segments[:-1]), **_keys(docs.values())}
+        dirty = False
+        for ticket in batch:
+            key = ticket.record.idempotency_key
+            if key and key in keys:
+                ticket.result = InteractionRecord.from_dict(upgrade_record(keys[key]))
+                continue
+            if len(docs) >= self.segment_records:
+                if dirty:
+                    self._write(self._segment_path(number), docs)
+                number, docs, dirty = number + 1, {}, False
+            doc = ticket.record.to_dict()
+            docs[str(len(docs) + 1)] = doc
+            if key:
+                keys[key] = doc
+            ticket.result, dirty = ticket.record, True
+        if dirty:
+            self._write(self._segment_path(number), docs)
 
     def _recent_keys(self, full_segments: list[Path]) -> dict[str, dict]:
         keys: dict[str, dict] = {}
         for path in full_segments[-self.dedupe_segments:] if self.dedupe_segments else []:
             if path not in self._full_segment_keys:
-                self._full_segment_keys[path] = self._keys(self._open(path).table(TABLE).all())
+                docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
+                self._full_segment_keys[path] = _keys(docs.values())
             keys.update(self._full_segment_keys[path])
         return keys
 
-    # --- the API -------------------------------------------------------------
-    def append(self, record: InteractionRecord) -> InteractionRecord:
-        """Durably store ``record`` and return it, or return the already stored record
-        with the same idempotency key. Raises StoreError if it could not be made durable."""
-        with self._locked():
-            segments = self.segments()
-            path = segments[-1] if segments else self._segment_path(1)
-            table = self._open(path).table(TABLE)
-            docs = table.all()
-            if len(docs) >= self.segment_records:
-                number = int(SEGMENT_RE.match(path.name).group(1)) + 1
-                segments, docs = segments + [self._segment_path(number)], []
-                table = self._open(segments[-1]).table(TABLE)
-            if record.idempotency_key:
-                earlier = {**self._recent_keys(segments[:-1]), **self._keys(docs)}
-                if record.idempotency_key in earlier:
-                    return InteractionRecord.from_dict(dict(earlier[record.idempotency_key]))
-            table.insert(record.to_dict())
-            return record
+    # --- reading -------------------------------------------------------------------
+    def entries(self, after: int = -1) -> Iterator[tuple[int, InteractionRecord]]:
+        """(position, record) of every stored record with a position above ``after``."""
+        for path in self.segments():
+            base = self.segment_number(path) * SPAN
+            if base + SPAN <= after:
+                continue
+            docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
+            for index in sorted(docs, key=int):
+                position = base + int(index)
+                if position > after:
+                    yield position, InteractionRecord.from_dict(upgrade_record(docs[index]))
 
     def records(self) -> Iterator[InteractionRecord]:
-        """Every stored record, oldest segment first (ids are time-ordered)."""
-        for path in self.segments():
-            for doc in self._open(path).table(TABLE).all():
-                yield InteractionRecord.from_dict(dict(doc))
+        """Every stored record, in the order it was stored."""
+        return (record for _, record in self.entries())
 
     def count(self) -> int:
-        return sum(len(self._open(p).table(TABLE)) for p in self.segments())
+        return sum(len((AtomicJSONStorage(p).read() or {}).get(TABLE, {}))
+                   for p in self.segments())
+
+    # --- acknowledgements and retention -------------------------------------------
+    def acked_through(self) -> int:
+        """Every record at or below this position has reached the centre (-1: none)."""
+        try:
+            return int(json.loads((self.directory / ACKED_FILE).read_text())["acked_through"])
+        except FileNotFoundError:
+            return -1
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StoreError(f"{self.directory / ACKED_FILE} is damaged ({exc})",
+                             hint="delete it: records are then simply sent again, and the "
+                                  "centre ignores the ones it has")
+
+    def pending(self, limit: int | None = None) -> list[tuple[int, InteractionRecord]]:
+        """Records not yet acknowledged, oldest first, at most ``limit``."""
+        out = []
+        for entry in self.entries(self.acked_through()):
+            if limit is not None and len(out) >= limit:
+                break
+            out.append(entry)
+        return out
+
+    def acknowledge(self, outbox_from: int, outbox_to: int) -> bool:
+        """The centre holds the records stored between these positions: move the mark.
+
+        Moves only forward, and only when nothing unacknowledged lies before
+        ``outbox_from`` (so no record is ever skipped). Returns whether it moved.
+        """
+        with self._commit_lock, self._locked():
+            mark = self.acked_through()
+            if outbox_to <= mark:
+                return False
+            first_pending = next((pos for pos, _ in self.entries(mark)), None)
+            if first_pending is None or outbox_from > first_pending:
+                return False
+            atomic_write_text(self.directory / ACKED_FILE,
+                              json.dumps({"acked_through": outbox_to, "at": time.time()}))
+            return True
+
+    def unsynced(self) -> tuple[int, InteractionRecord | None]:
+        """(how many records await the centre, the oldest of them)."""
+        entries = self.entries(self.acked_through())
+        first = next(entries, None)
+        return (0, None) if first is None else (1 + sum(1 for _ in entries), first[1])
+
+    def compact(self, keep_seconds: float) -> list[Path]:
+        """Delete full segments wholly acknowledged and untouched for ``keep_seconds``."""
+        removed = []
+        with self._commit_lock, self._locked():
+            mark = self.acked_through()
+            segments = self.segments()
+            now = time.time()
+            for path in segments[:-1]:  # never the segment being written
+                docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
+                last_position = self.segment_number(path) * SPAN + len(docs)
+                if last_position <= mark and now - path.stat().st_mtime >= keep_seconds:
+                    path.unlink()
+                    self._full_segment_keys.pop(path, None)
+                    removed.append(path)
+        return removed
+
+
+def _keys(docs) -> dict[str, dict]:
+    return {d["idempotency_key"]: d for d in docs if d.get("idempotency_key")}
