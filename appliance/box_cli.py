@@ -181,7 +181,9 @@ def sync_export(data_dir, dest):
 @click.option("--stick", type=existing_dir, help="The stick's directory (default: the one "
                                                  "mounted under usb_mount_root).")
 @click.option("--install-models", is_flag=True, help="Install model bundles found on the stick.")
-def sync_usb(data_dir, stick, install_models):
+@click.option("--via-worker", is_flag=True,
+              help="Hand the job to the running worker and wait for it (as the teacher page does).")
+def sync_usb(data_dir, stick, install_models, via_worker):
     """Read the centre's acknowledgements and models from a stick, then export to it."""
     from .errors import ConfigError
     from .models import install_bundle
@@ -194,6 +196,10 @@ def sync_usb(data_dir, stick, install_models):
             raise ConfigError(f"found {len(sticks)} sticks under {config.usb_mount_root}",
                               hint="plug in one stick, or name it with --stick")
         stick = sticks[0]
+    if via_worker:
+        click.echo(json.dumps(_via_worker(config, "usb_sync", str(Path(stick).absolute()),
+                                          install_models)))
+        return
     imported = import_from_stick(outbox, config, stick)
     if imported.acks_refused:
         click.echo(f"acknowledgements refused: {imported.acks_refused}", err=True)
@@ -206,6 +212,25 @@ def sync_usb(data_dir, stick, install_models):
             click.echo(f"model offered: {bundle} (install with --install-models)")
     result = export_to_stick(outbox, config, stick)
     click.echo(f"exported {result.count} records" + (f" to {result.path}" if result.path else ""))
+
+
+def _via_worker(config, task_name: str, *args, timeout: float = 300):
+    """Enqueue a task for the worker of this data dir and wait for its result."""
+    from huey.exceptions import HueyException, TaskException
+
+    from .errors import ConfigError
+
+    os.environ["CHALKBOX_DATA_DIR"] = str(config.data_dir.absolute())
+    from . import tasks
+
+    result = getattr(tasks, task_name)(*args)
+    try:
+        return result.get(blocking=True, timeout=timeout)
+    except HueyException:
+        raise ConfigError(f"the worker did not finish '{task_name}' within {timeout:.0f}s",
+                          hint="is 'chalkbox box worker' running? (systemctl status chalkbox-worker)")
+    except TaskException as exc:
+        raise ConfigError(f"the worker's '{task_name}' failed: {exc.metadata.get('error')}")
 
 
 @sync.command("now")

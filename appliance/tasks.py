@@ -55,6 +55,11 @@ def heartbeat() -> float:
     return now
 
 
+@huey.on_startup()
+def _started() -> None:
+    heartbeat.call_local()
+
+
 @huey.periodic_task(crontab(minute="*"))
 def sync_tick() -> str:
     """Network sync when one is configured and due (the session applies the backoff)."""

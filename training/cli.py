@@ -5,12 +5,15 @@ from pathlib import Path
 
 import click
 
-from appliance.cli_types import existing_dir, new_dir
+from appliance.cli_types import existing_dir, existing_file, new_dir
 
 store_option = click.option(
     "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
-    envvar="CHALKBOX_CENTRAL_STORE", default="var/central/chalkbox.db", show_default=True,
-    help="The central SQLite store.")
+    envvar="CHALKBOX_CENTRAL_STORE",
+    help="The central SQLite store.  [default: CENTRE_DIR/chalkbox.db]")
+centre_dir_option = click.option(
+    "--centre-dir", type=new_dir, envvar="CHALKBOX_CENTRE_DIR", default="var/central",
+    show_default=True, help="The centre's directory: chalkbox.db, published/, quarantine/.")
 
 
 @click.group()
@@ -44,16 +47,116 @@ def grade(data_dir, out_dir, base_model, epochs, learning_rate, batch_size, max_
 @train.command()
 @click.argument("path", type=existing_dir)
 @store_option
-def ingest(path, store_path):
+@centre_dir_option
+@click.option("--key", "key_path", type=existing_file,
+              help="The fleet signing key (PEM): write a signed acknowledgement per box on "
+                   "the stick.")
+@click.option("--published", "published_root", type=existing_dir,
+              help="Published models dir: copy each box's newest bundles onto the stick.")
+def ingest(path, store_path, centre_dir, key_path, published_root):
     """Verify and load the sync bundle(s) at PATH into the central store (idempotent)."""
-    from .ingest import ingest_path
-    from .store import CentralStore
+    from export.keys import load_private_key
 
-    with CentralStore(store_path) as store:
-        for result in ingest_path(store, path):
+    from .centre import CentreConfig
+    from .fleet import Fleet
+    from .store import CentralStore
+    from .usb import ingest_stick
+
+    store_path = store_path or CentreConfig.from_dir(centre_dir).store_path
+    private_key = load_private_key(key_path) if key_path else None
+    with CentralStore(store_path) as store, Fleet(store_path) as fleet:
+        outcome = ingest_stick(store, path, private_key=private_key,
+                               published_root=published_root, fleet=fleet)
+        for result in outcome.report.results:
             click.echo(f"{result.source}: {result.count} records, {result.added} new, "
                        f"{result.duplicates} already ingested")
         click.echo(f"central store {store_path}: {store.count()} records")
+    for ack in outcome.ack_files:
+        click.echo(f"acknowledgement written: {ack}")
+    for model in outcome.model_dirs:
+        click.echo(f"model copied to the stick: {model}")
+    for line in outcome.skipped:
+        click.echo(f"warning: {line}", err=True)
+    outcome.report.raise_if_refused()
+
+
+@train.command()
+@centre_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
+def serve(centre_dir, host, port):
+    """Serve the ingest server (push, models, reports) for the boxes, under gunicorn."""
+    import os
+
+    from .centre import CentreConfig, gunicorn_argv, gunicorn_env
+    from .fleet import Fleet
+
+    CentreConfig.from_dir(centre_dir).prepare()
+    Fleet(CentreConfig.from_dir(centre_dir).store_path).close()
+    argv = gunicorn_argv(host, port)
+    click.echo(f"centre {centre_dir} serving on http://{host}:{port}")
+    os.execve(argv[0], argv, gunicorn_env(centre_dir))
+
+
+@train.group()
+def fleet() -> None:
+    """The boxes allowed to sync with this centre."""
+
+
+@fleet.command("add-box")
+@centre_dir_option
+@click.option("--box-id", required=True)
+@click.option("--school-id", required=True)
+@click.option("--rotate", is_flag=True, help="Issue a new token to a box already registered.")
+def add_box(centre_dir, box_id, school_id, rotate):
+    """Register a box and print its token (shown once; only its hash is kept)."""
+    from .centre import CentreConfig
+    from .fleet import Fleet
+
+    with Fleet(CentreConfig.from_dir(centre_dir).store_path) as registry:
+        token = registry.add_box(box_id, school_id, rotate=rotate)
+    click.echo(f"box {box_id} (school {school_id}) registered; its token, shown only now:",
+               err=True)
+    click.echo(token)
+
+
+@fleet.command("list")
+@centre_dir_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+def list_boxes(centre_dir, as_json):
+    """The registered boxes: school, last seen, installed models, records ingested."""
+    import json
+
+    from .centre import CentreConfig
+    from .fleet import Fleet
+
+    with Fleet(CentreConfig.from_dir(centre_dir).store_path) as registry:
+        boxes = registry.list_boxes()
+    if as_json:
+        click.echo(json.dumps([b.to_dict() for b in boxes], indent=2, sort_keys=True))
+        return
+    if not boxes:
+        click.echo("no boxes registered; add one with 'chalkbox train fleet add-box'")
+    for b in boxes:
+        models = ", ".join(f"{task} {version}" for task, version in sorted(b.models.items()))
+        click.echo(f"{b.box_id}  school={b.school_id}  last_seen={b.last_seen or 'never'}  "
+                   f"records={b.records}  models={models or '-'}")
+
+
+@train.command()
+@click.argument("bundle", type=existing_dir)
+@centre_dir_option
+@click.option("--public-key", required=True, type=existing_file,
+              help="The fleet public key (PEM) the bundle must verify with.")
+@click.option("--school-id", help="Publish for this school only (default: every school).")
+def publish(bundle, centre_dir, public_key, school_id):
+    """Verify a model bundle and make it the newest for its task (for boxes to fetch)."""
+    from .centre import CentreConfig
+    from .publish import publish as publish_bundle
+
+    dest = publish_bundle(bundle, CentreConfig.from_dir(centre_dir).published_root, public_key,
+                          school_id=school_id)
+    click.echo(f"published {dest.name} for {school_id or 'every school'}: {dest}")
 
 
 @click.command()

@@ -1,20 +1,56 @@
-"""Ingest sync bundles (from a USB stick or an upload) into the central store."""
+"""Ingest sync bundles (from a USB stick or an upload) into the central store.
+
+Each bundle is verified completely (manifest, sha256, every record) before any of
+its records is written, and written in one transaction: a damaged bundle is
+refused whole and the others beside it still land. What was ingested, per box,
+is kept with the manifests so the stick can be acknowledged (``training.usb``).
+"""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from appliance.errors import FormatError
+from appliance.sync.protocol import Ack
 from appliance.syncbundle import find_sync_bundles, read_sync_bundle
 
 from .errors import TrainingError
 from .store import CentralStore, IngestResult
 
 
-def ingest_path(store: CentralStore, path: Path) -> list[IngestResult]:
-    """Ingest one bundle, or every whole bundle directly under ``path`` (a stick's root).
+@dataclasses.dataclass
+class IngestReport:
+    """What one ``ingest`` did: results of the good bundles, their manifests, the refusals."""
 
-    Each bundle is verified completely before any of its records is written; a bad
-    bundle is refused whole, and bundles after it are still ingested.
+    results: list[IngestResult] = dataclasses.field(default_factory=list)
+    manifests: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    refused: list[str] = dataclasses.field(default_factory=list)
+
+    def acks_by_box(self) -> dict[str, list[Ack]]:
+        """One ack per good bundle (also those already held: added 0), grouped by box."""
+        acks: dict[str, list[Ack]] = {}
+        for manifest, result in zip(self.manifests, self.results):
+            acks.setdefault(manifest["box_id"], []).append(Ack.for_manifest(manifest,
+                                                                            result.added))
+        return acks
+
+    def schools_by_box(self) -> dict[str, str]:
+        return {m["box_id"]: m["school_id"] for m in self.manifests}
+
+    def raise_if_refused(self) -> None:
+        if self.refused:
+            raise TrainingError(f"refused {len(self.refused)} damaged bundle(s) (nothing of them "
+                                f"was ingested; {len(self.results)} other(s) were): "
+                                + "; ".join(self.refused),
+                                hint="export those bundles again from their boxes")
+
+
+def ingest_bundles(store: CentralStore, path: Path) -> IngestReport:
+    """Ingest one bundle, or every whole bundle directly under ``path``; never half a bundle.
+
+    Damaged bundles are listed in the report's ``refused``, not raised, so the caller
+    can still acknowledge the good ones.
     """
     path = Path(path)
     if not path.is_dir():
@@ -23,16 +59,25 @@ def ingest_path(store: CentralStore, path: Path) -> list[IngestResult]:
     if not bundles:
         raise TrainingError(f"no sync bundle found in {path}",
                             hint="export one on the box with 'chalkbox box sync export --to DIR'")
-    results, refused = [], []
+    report = IngestReport()
     for bundle in bundles:
         try:
             manifest, records = read_sync_bundle(bundle)
         except FormatError as exc:
-            refused.append(f"{bundle.name}: {exc.message}")
+            report.refused.append(f"{bundle.name}: {exc.message}")
             continue
-        results.append(store.add(records, source=bundle.name, box_id=manifest["box_id"]))
-    if refused:
-        raise TrainingError(f"refused {len(refused)} damaged bundle(s) (nothing of them was "
-                            f"ingested; {len(results)} other(s) were): " + "; ".join(refused),
-                            hint="export those bundles again from their boxes")
-    return results
+        report.results.append(store.add(records, source=bundle.name, box_id=manifest["box_id"]))
+        report.manifests.append(manifest)
+    return report
+
+
+def ingest_path(store: CentralStore, path: Path) -> list[IngestResult]:
+    """Ingest one bundle, or every whole bundle directly under ``path`` (a stick's root).
+
+    Each bundle is verified completely before any of its records is written; a bad
+    bundle is refused whole, and bundles after it are still ingested; then the
+    refusal is raised.
+    """
+    report = ingest_bundles(store, path)
+    report.raise_if_refused()
+    return report.results
