@@ -35,8 +35,10 @@ def box() -> None:
 @click.option("--central-url", help="The centre's address for network sync (http(s)://...).")
 @click.option("--token", help="This box's token from 'chalkbox train fleet add-box'.")
 @click.option("--usb-mount-root", help="Where USB sticks are mounted (default /media).")
+@click.option("--school-secret", help="64 hex digits shared by the school's boxes, so a student "
+                                      "has one pseudonym school-wide (default: a new one).")
 def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo_content, host, port,
-              central_url, token, usb_mount_root):
+              central_url, token, usb_mount_root, school_secret):
     """Make DATA_DIR a working box. Safe to run again: identity and data are kept."""
     from .content import demo_content_dir
     from .provision import ProvisionRequest, provision as run
@@ -46,8 +48,37 @@ def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo
     config = run(ProvisionRequest(data_dir=data_dir, school_id=school_id, public_key=public_key,
                                   box_id=box_id, bundle=bundle, content_dir=content_dir,
                                   host=host, port=port, central_url=central_url, token=token,
-                                  usb_mount_root=usb_mount_root))
+                                  usb_mount_root=usb_mount_root,
+                                  school_secret=_hex_secret(school_secret)))
     click.echo(f"box {config.box_id} of school {config.school_id} provisioned in {config.data_dir}")
+
+
+def _hex_secret(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        return bytes.fromhex(value.strip())
+    except ValueError:
+        raise click.BadParameter("must be 64 hex digits", param_hint="--school-secret")
+
+
+@box.command("opt-out")
+@data_dir_option
+@click.option("--class-id", required=True)
+@click.option("--nickname", required=True)
+@click.option("--undo", is_flag=True, help="Opt the student back in.")
+def opt_out(data_dir, class_id, nickname, undo):
+    """Keep a student's work on the box only: never exported to the centre."""
+    from .errors import NotFound
+    from .privacy import load_secret, pseudonym
+    from .store.roster import Roster
+
+    config = load_config(data_dir)
+    student = pseudonym(load_secret(config.secrets_dir), class_id, nickname)
+    if not Roster(config.roster_path).set_opt_out(student, not undo):
+        raise NotFound(f"no student {nickname!r} in class {class_id!r} has used this box",
+                       hint="check the class code and nickname as the student typed them")
+    click.echo(f"{nickname} ({class_id}) is now opted {'in' if undo else 'out'}")
 
 
 @box.command()

@@ -71,6 +71,10 @@ class BoxConfig:
         return self.data_dir / "secrets"
 
     @property
+    def roster_path(self) -> Path:
+        return self.data_dir / "roster.json"
+
+    @property
     def sync_dir(self) -> Path:
         return self.data_dir / "sync"
 

@@ -1,17 +1,25 @@
-"""Student pseudonyms: a keyed hash, so identities never leave the box.
+"""Student privacy: pseudonyms, and what free text may leave the box.
 
 A student is known by class code + nickname on the tablet. Records hold only
-HMAC-SHA256(school secret, class + nickname), truncated: stable for one school
-(so a student's answers can be followed over time), meaningless without the
-secret, which is generated at provisioning and never exported.
+HMAC-SHA256(secret, class + nickname), truncated: stable (so a student's answers
+can be followed over time), meaningless without the secret, which never leaves
+the box. The secret is generated at provisioning, or given to every box of a
+school (``--school-secret``) so that one student has one pseudonym school-wide.
+
+Before records leave the box, :func:`prepare_for_export` drops the records of
+students who opted out and scrubs emails, phone numbers and known nicknames
+from their free text.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import re
 import secrets
 import unicodedata
 from pathlib import Path
+from typing import Iterable
 
 from .errors import ConfigError
 from .fsutil import atomic_write_bytes
@@ -29,12 +37,20 @@ def pseudonym(secret: bytes, class_id: str, nickname: str) -> str:
     return "s-" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:24]
 
 
-def ensure_secret(secrets_dir: Path) -> bytes:
-    """Create the per-school secret once; later calls return the same bytes."""
+def ensure_secret(secrets_dir: Path, given: bytes | None = None) -> bytes:
+    """Create the pseudonym secret once (``given``: the school's); later calls keep it."""
     path = Path(secrets_dir) / SECRET_FILE
-    if not path.exists():
+    if given is not None and len(given) != 32:
+        raise ConfigError("a school secret must be 32 bytes (64 hex digits)",
+                          hint="make one with: python3 -c 'import secrets; print(secrets.token_hex(32))'")
+    if path.exists():
+        if given is not None and load_secret(secrets_dir) != given:
+            raise ConfigError(f"{path} already holds a different secret",
+                              hint="changing it would split every student's history; "
+                                   "deprovision the box first if that is really meant")
+    else:
         Path(secrets_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write_bytes(path, secrets.token_bytes(32), mode=0o600)
+        atomic_write_bytes(path, given or secrets.token_bytes(32), mode=0o600)
     return load_secret(secrets_dir)
 
 
@@ -49,3 +65,29 @@ def load_secret(secrets_dir: Path) -> bytes:
         raise ConfigError(f"the pseudonym secret {path} is damaged",
                           hint="restore it from backup; a new one would split every student's history")
     return secret
+
+
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# 7+ digits, optionally with +, spaces, dots, dashes or brackets between them
+PHONE_RE = re.compile(r"(?<![\w])\+?\d(?:[\s().-]*\d){6,}(?![\w])")
+
+
+def scrub_text(text: str, names: Iterable[str] = ()) -> str:
+    """Free text with emails, phone numbers and the given names replaced by tags."""
+    text = EMAIL_RE.sub("[email]", text)
+    text = PHONE_RE.sub("[phone]", text)
+    for name in sorted({n for n in names if len(n) >= 3}, key=len, reverse=True):
+        text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", "[name]", text, flags=re.IGNORECASE)
+    return text
+
+
+def prepare_for_export(records, opted_out: set[str], names: Iterable[str]):
+    """What may leave the box: opted-out students' records dropped, free text scrubbed."""
+    names = list(names)
+    out = []
+    for record in records:
+        if record.student and record.student in opted_out:
+            continue
+        texts = {k: scrub_text(val, names) for k, val in record.texts.items()}
+        out.append(dataclasses.replace(record, texts=texts) if texts != record.texts else record)
+    return out

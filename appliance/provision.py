@@ -33,6 +33,7 @@ class ProvisionRequest:
     central_url: str | None = None
     token: str | None = None           # this box's token for the centre (kept in secrets/)
     usb_mount_root: str | None = None
+    school_secret: bytes | None = None  # shared by a school's boxes: one pseudonym per student
 
 
 def new_box_id() -> str:
@@ -58,7 +59,7 @@ def provision(request: ProvisionRequest) -> BoxConfig:
 
     for path in (config.models_dir, config.outbox_dir, config.public_key_path.parent):
         path.mkdir(parents=True, exist_ok=True)
-    ensure_secret(config.secrets_dir)
+    ensure_secret(config.secrets_dir, request.school_secret)
     if request.token is not None:
         atomic_write_text(config.token_path, request.token.strip() + "\n", mode=0o600)
     if Path(request.public_key).absolute() != config.public_key_path:

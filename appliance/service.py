@@ -21,6 +21,7 @@ from .models import current_bundle_dir
 from .privacy import load_secret, pseudonym
 from .records import InteractionRecord
 from .store import ContentStore, open_outbox
+from .store.roster import Roster
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class BoxService:
         self.config = config
         self.outbox = open_outbox(config)
         self.content = ContentStore(config.content_path)
+        self.roster = Roster(config.roster_path)
         self._secret = load_secret(config.secrets_dir)
         self._model: OnnxModel | None = None
         self._model_dir: Path | None = None
@@ -69,11 +71,13 @@ class BoxService:
         student was told the first time.
         """
         exercise = self.exercise(exercise_id)
+        student = pseudonym(self._secret, class_id, nickname)
+        self.roster.remember(student, class_id, nickname)
         grader = self.grader()
         grade = grade_answer(grader, exercise.question, exercise.reference_answers, answer)
         record = self._new_record(
             kind="answer", class_id=class_id, subject=exercise.subject,
-            grade_band=exercise.grade_band, student=pseudonym(self._secret, class_id, nickname),
+            grade_band=exercise.grade_band, student=student,
             exercise_id=exercise.id,
             texts={"question": exercise.question, "reference": grade.reference, "answer": answer},
             model_id=grade.model_id, model_version=grade.model_version,

@@ -54,7 +54,12 @@ def grade(data_dir, out_dir, base_model, epochs, learning_rate, batch_size, max_
 @click.option("--published", "published_root", type=existing_dir,
               help="Published models dir: copy each box's newest bundles onto the stick.")
 def ingest(path, store_path, centre_dir, key_path, published_root):
-    """Verify and load the sync bundle(s) at PATH into the central store (idempotent)."""
+    """Verify and load the sync bundle(s) at PATH into the central store (idempotent).
+
+    With --key, leave a signed acknowledgement per box on the stick (every good bundle,
+    also those already ingested); with --published, the newest models for each box's
+    school. A damaged bundle is refused whole and not acknowledged.
+    """
     from export.keys import load_private_key
 
     from .centre import CentreConfig

@@ -270,9 +270,10 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready when the store answers and the published and quarantine dirs are there."""
+    """Ready when the store opens and the published and quarantine dirs are there."""
     config = _centre().config
-    checks = {"store": f"{_centre().store().count()} records",
+    _centre().store(), _centre().fleet()  # TrainingError (503) if the database cannot open
+    checks = {"store": "ok",
               "published": "ok" if config.published_root.is_dir() else "error: missing",
               "quarantine": "ok" if config.quarantine_dir.is_dir() else "error: missing"}
     ready = not any(value.startswith("error") for value in checks.values())

@@ -28,6 +28,7 @@ from ..store import Outbox
 from ..syncbundle import build_manifest, encode_records
 from .client import CentreClient
 from .errors import SyncError
+from .outgoing import next_outgoing
 from .protocol import CHUNK_RECORDS, MAX_PUSH_BYTES
 
 STAGES = ("push", "pull_model", "report", "done")
@@ -98,24 +99,25 @@ def backoff_seconds(attempts: int, base: float, ceiling: float) -> float:
 # --- the steps --------------------------------------------------------------------
 def push_pending(outbox: Outbox, config: BoxConfig, client: CentreClient, state: SyncState,
                  save: Callable[[], None]) -> None:
-    while True:
-        chunk = outbox.pending(CHUNK_RECORDS)
-        if not chunk:
-            return
-        records = [record for _, record in chunk]
-        ordered, data = encode_records(records)
-        while len(data) > MAX_PUSH_BYTES and len(chunk) > 1:  # long texts: smaller chunks
-            chunk = chunk[: len(chunk) // 2]
-            ordered, data = encode_records([record for _, record in chunk])
+    limit = CHUNK_RECORDS
+    while (batch := next_outgoing(outbox, config, limit)) is not None:
+        if not batch.records:  # only opted-out students' records: nothing may leave
+            outbox.acknowledge(batch.first_position, batch.last_position)
+            continue
+        ordered, data = encode_records(batch.records)
+        if len(data) > MAX_PUSH_BYTES and limit > 1:  # long texts: smaller chunks
+            limit //= 2
+            continue
         manifest = build_manifest(ordered, data, box_id=config.box_id,
                                   school_id=config.school_id,
-                                  outbox_range=(chunk[0][0], chunk[-1][0]))
+                                  outbox_range=(batch.first_position, batch.last_position))
         ack = client.push(manifest, data)
-        outbox.acknowledge(chunk[0][0], chunk[-1][0])  # only after the centre said so
+        outbox.acknowledge(batch.first_position, batch.last_position)  # only once acknowledged
         state.counters["chunks"] += 1
-        state.counters["records_sent"] += len(chunk)
+        state.counters["records_sent"] += len(batch.records)
         state.counters["records_added"] += ack.added
         save()
+        limit = CHUNK_RECORDS
 
 
 def pull_model(config: BoxConfig, client: CentreClient, task: str = "grade") -> ModelManifest | None:

@@ -19,6 +19,7 @@ from ..config import BoxConfig
 from ..errors import ApplianceError, FormatError, StoreError
 from ..store import Outbox
 from ..syncbundle import encode_records, write_sync_bundle
+from .outgoing import next_outgoing
 from .protocol import MODELS_DIR_ON_STICK, ack_file_name, read_ack_file
 
 
@@ -47,10 +48,13 @@ def export_to_stick(outbox: Outbox, config: BoxConfig, stick: Path) -> ExportRes
     stick = Path(stick)
     if not stick.is_dir():
         raise StoreError(f"{stick} is not a directory", hint="plug in the stick, or create the dir")
-    pending = outbox.pending()
-    if not pending:
+    batch = next_outgoing(outbox, config)
+    if batch is None:
         return ExportResult(None, 0)
-    records = [record for _, record in pending]
+    records = batch.records
+    if not records:  # only opted-out students' records: nothing may leave
+        outbox.acknowledge(batch.first_position, batch.last_position)
+        return ExportResult(None, 0)
     _, data = encode_records(records)
     needed = len(data) + 64 * 1024
     free = shutil.disk_usage(stick).free
@@ -59,7 +63,7 @@ def export_to_stick(outbox: Outbox, config: BoxConfig, stick: Path) -> ExportRes
                          f"{needed // 1024} KiB", hint="free space on the stick or use another one")
     try:
         path = write_sync_bundle(records, stick, box_id=config.box_id, school_id=config.school_id,
-                                 outbox_range=(pending[0][0], pending[-1][0]))
+                                 outbox_range=(batch.first_position, batch.last_position))
     except OSError as exc:
         raise StoreError(f"could not write the sync bundle to {stick}: {exc.strerror or exc}",
                          hint="check the stick (space, write protection) and try again")

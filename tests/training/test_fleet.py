@@ -1,7 +1,10 @@
 import hashlib
 import sqlite3
 
+import json
+
 import pytest
+from tests_cli import run_chalkbox
 
 from appliance.errors import FormatError
 from appliance.records import InteractionRecord
@@ -82,3 +85,21 @@ def test_reports_are_validated(tmp_path):
         assert info.value.field == "health"
         with pytest.raises(TrainingError, match="not registered"):
             fleet.record_report("box-9", {}, {})
+
+
+def test_cli_adds_a_box_prints_its_token_once_and_lists_it(tmp_path):
+    centre = tmp_path / "centre"
+    added = run_chalkbox("train", "fleet", "add-box", "--centre-dir", centre, "--box-id", "box-7",
+                         "--school-id", "school-1")
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    with Fleet(centre / "chalkbox.db") as fleet:
+        assert fleet.authenticate("box-7", token).school_id == "school-1"
+    again = run_chalkbox("train", "fleet", "add-box", "--centre-dir", centre, "--box-id",
+                         "box-7", "--school-id", "school-1")
+    assert again.returncode == 1 and "--rotate" in again.stderr and "Traceback" not in again.stderr
+    listed = run_chalkbox("train", "fleet", "list", "--centre-dir", centre, "--json")
+    assert listed.returncode == 0, listed.stderr
+    [box] = json.loads(listed.stdout)
+    assert (box["box_id"], box["school_id"], box["records"]) == ("box-7", "school-1", 0)
+    assert token not in listed.stdout

@@ -1,7 +1,9 @@
 """The centre's ingest server under a real gunicorn on loopback, spoken to as a box would."""
+import hashlib
 import http.client
 import json
-import urllib.parse
+
+import sys
 
 import pytest
 from helpers import Server, free_port
@@ -115,8 +117,6 @@ def test_tampered_records_are_400_naming_the_field_and_quarantined(centre):
     bad = json.loads(lines[1])
     bad["kind"] = "gossip"
     forged = ("\n".join([lines[0], json.dumps(bad), lines[2]]) + "\n").encode()
-    ordered, _ = encode_records([])  # noqa: F841 (keep the box's encoder in view)
-    import hashlib
     manifest["files"]["records.jsonl"] = {"sha256": hashlib.sha256(forged).hexdigest(),
                                           "bytes": len(forged)}
     status, error = call_json(centre, "POST", protocol.PUSH_PATH,
@@ -214,6 +214,22 @@ def test_report_is_recorded(centre):
     assert status == 400 and error["error"]["field"] == "body"
 
 
-def test_no_traceback_reached_a_client(centre):
+def test_nothing_above_raised_an_unexpected_error(centre):
     assert "Traceback" not in centre.log()
-    assert urllib.parse.quote("x") == "x"
+    assert "unexpected error" not in centre.log()
+
+
+def test_the_serve_command_starts_a_ready_centre(tmp_path):
+    port = free_port()
+    argv = [sys.executable, "-m", "appliance", "train", "serve", "--centre-dir",
+            str(tmp_path / "c"), "--port", str(port)]
+    server = Server(argv, None, f"http://127.0.0.1:{port}", tmp_path / "serve.log")
+    server.port = port
+    try:
+        server.wait_ready()
+        assert call_json(server, "GET", "/readyz", box=None)[1]["status"] == "ready"
+        assert (tmp_path / "c" / "chalkbox.db").is_file()
+        assert (tmp_path / "c" / "quarantine").is_dir()
+    finally:
+        server.stop()
+    assert server.process.returncode is not None

@@ -2,6 +2,7 @@ import json
 import shutil
 
 import pytest
+from tests_cli import run_chalkbox
 
 from appliance.bundle import verify_bundle
 from export.keys import keygen, sign_bundle
@@ -93,3 +94,14 @@ def test_a_latest_file_naming_junk_is_ignored(tmp_path, grade_bundle, keypair):
     (root / "all" / "grade" / "LATEST").write_text("../../etc\n")
     assert latest(root, "grade", None) is None
     assert latest(root, "../grade", None) is None
+
+
+def test_cli_publishes_for_a_school(tmp_path, grade_bundle, keypair):
+    centre = tmp_path / "centre"
+    done = run_chalkbox("train", "publish", grade_bundle, "--centre-dir", centre,
+                        "--public-key", keypair[1], "--school-id", "school-1")
+    assert done.returncode == 0, done.stderr
+    assert latest(centre / "published", "grade", "school-1").parent.parent.name == "school-1"
+    refused = run_chalkbox("train", "publish", grade_bundle, "--centre-dir", centre,
+                           "--public-key", keypair[0])
+    assert refused.returncode == 1 and "refusing to publish" in refused.stderr
