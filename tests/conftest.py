@@ -108,3 +108,22 @@ def live_box(tmp_path_factory, keypair, grade_bundle):
     server.data_dir = root / "box"
     yield server
     server.stop()
+
+
+def start_centre(root: Path, boxes: dict[str, str], publish_bundles=(), public_key=None) -> Server:
+    """The centre's ingest server under real gunicorn; ``boxes``: {box_id: school_id}.
+    The returned server carries ``tokens`` {box_id: token} and ``config``."""
+    from training.centre import CentreConfig, gunicorn_argv, gunicorn_env
+    from training.fleet import Fleet
+    from training.publish import publish
+
+    config = CentreConfig.from_dir(root)
+    with Fleet(config.store_path) as fleet:
+        tokens = {box: fleet.add_box(box, school) for box, school in boxes.items()}
+    for bundle in publish_bundles:
+        publish(bundle, config.published_root, public_key)
+    port = free_port()
+    server = Server(gunicorn_argv("127.0.0.1", port), gunicorn_env(root),
+                    f"http://127.0.0.1:{port}", root / "gunicorn.log").wait_ready()
+    server.port, server.config, server.tokens = port, config, tokens
+    return server

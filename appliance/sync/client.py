@@ -1,6 +1,7 @@
 """The box's HTTP client for the centre (stdlib only: the box stays lean)."""
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.parse
@@ -39,7 +40,7 @@ class CentreClient:
                          "'chalkbox train fleet add-box --rotate'",
                     403: "the centre does not accept this box id for this token"}.get(exc.code)
             raise SyncError(f"the centre refused {method} {path}: {exc.code} {detail}", hint=hint)
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise SyncError(f"the centre at {self.base_url} is unreachable ({reason})",
                             hint="the box will try again later; or sync by USB stick")
@@ -51,7 +52,7 @@ class CentreClient:
         with response:
             try:
                 return json.loads(response.read())
-            except (ValueError, OSError) as exc:
+            except (ValueError, OSError, http.client.HTTPException) as exc:
                 raise SyncError(f"the centre's answer to {path} was cut or is not JSON ({exc})")
 
     def push(self, manifest: dict[str, Any], data: bytes) -> Ack:
@@ -78,7 +79,14 @@ class CentreClient:
             if response is None:
                 raise SyncError(f"the centre has no {file} for model {name}")
             with response:
-                data = response.read(MAX_MODEL_FILE_BYTES + 1)
+                expected = response.headers.get("Content-Length")
+                try:
+                    data = response.read(MAX_MODEL_FILE_BYTES + 1)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise SyncError(f"the download of {file} was cut ({exc}); will retry")
+            if expected is not None and expected.isdigit() and len(data) != int(expected):
+                raise SyncError(f"the download of {file} was cut ({len(data)} of {expected} "
+                                "bytes); will retry")
             if len(data) > MAX_MODEL_FILE_BYTES:
                 raise SyncError(f"{file} of {name} is over {MAX_MODEL_FILE_BYTES >> 20} MiB")
             atomic_write_bytes(dest / Path(file).name, data)

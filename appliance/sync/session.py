@@ -29,7 +29,7 @@ from ..syncbundle import build_manifest, encode_records
 from .client import CentreClient
 from .errors import SyncError
 from .outgoing import next_outgoing
-from .protocol import CHUNK_RECORDS, MAX_PUSH_BYTES
+from .protocol import CHUNK_RECORDS, MAX_PUSH_BYTES, push_payload
 
 STAGES = ("push", "pull_model", "report", "done")
 SESSION_FILE = "session.json"
@@ -105,12 +105,12 @@ def push_pending(outbox: Outbox, config: BoxConfig, client: CentreClient, state:
             outbox.acknowledge(batch.first_position, batch.last_position)
             continue
         ordered, data = encode_records(batch.records)
-        if len(data) > MAX_PUSH_BYTES and limit > 1:  # long texts: smaller chunks
-            limit //= 2
-            continue
         manifest = build_manifest(ordered, data, box_id=config.box_id,
                                   school_id=config.school_id,
                                   outbox_range=(batch.first_position, batch.last_position))
+        if len(push_payload(manifest, data)) > MAX_PUSH_BYTES and limit > 1:  # long texts
+            limit //= 2
+            continue
         ack = client.push(manifest, data)
         outbox.acknowledge(batch.first_position, batch.last_position)  # only once acknowledged
         state.counters["chunks"] += 1
@@ -136,7 +136,12 @@ def pull_model(config: BoxConfig, client: CentreClient, task: str = "grade") -> 
     shutil.rmtree(download, ignore_errors=True)
     client.download(name, list(latest.get("files", [])), download)
     try:
-        verify_bundle(download, config.public_key_path)
+        try:
+            verify_bundle(download, config.public_key_path)
+        except BundleError as exc:
+            # Never installed. A cut download looks like this too, so try again later.
+            raise SyncError(f"the downloaded model {name} failed verification: {exc.message}",
+                            hint="the box keeps its current model and retries at the next sync")
         return install_bundle(config.models_dir, download, config.public_key_path)
     finally:
         shutil.rmtree(download, ignore_errors=True)

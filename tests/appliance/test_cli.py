@@ -1,6 +1,4 @@
 """Every CLI failure: one line on stderr naming the problem, a hint, non-zero exit, no traceback."""
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -62,7 +62,7 @@ def test_kill_9_at_random_points_loses_no_acknowledged_answer(box_dir, tmp_path)
         resend, unanswered[:] = list(unanswered), []
         resent += len(resend)
 
-        def tablet(n):
+        def tablet(n, server=server, stop=stop, resend=resend, round_number=round_number):
             queue = [p for i, p in enumerate(resend) if i % 8 == n]
             i = 0
             while not stop.is_set():
