@@ -67,11 +67,21 @@ def ingest(path, store_path, centre_dir, key_path, published_root):
     from .store import CentralStore
     from .usb import ingest_stick
 
-    store_path = store_path or CentreConfig.from_dir(centre_dir).store_path
+    from .quarantine import quarantine_bundle
+
+    centre = CentreConfig.from_dir(centre_dir)
+    _log_to_file(Path(centre_dir) / "centre.log")
+    store_path = store_path or centre.store_path
     private_key = load_private_key(key_path) if key_path else None
+
+    def keep_refused(bundle, message):  # logged by quarantine(); the error below says where
+        quarantine_bundle(centre.quarantine_dir, bundle, reason="usb-refused", message=message,
+                          max_body_bytes=1 << 30, max_bytes=centre.max_quarantine_bytes)
+
     with CentralStore(store_path) as store, Fleet(store_path) as fleet:
         outcome = ingest_stick(store, path, private_key=private_key,
-                               published_root=published_root, fleet=fleet)
+                               published_root=published_root, fleet=fleet,
+                               quarantine_to=keep_refused)
         for result in outcome.report.results:
             click.echo(f"{result.source}: {result.count} records, {result.added} new, "
                        f"{result.duplicates} already ingested")
@@ -82,7 +92,20 @@ def ingest(path, store_path, centre_dir, key_path, published_root):
         click.echo(f"model copied to the stick: {model}")
     for line in outcome.skipped:
         click.echo(f"warning: {line}", err=True)
-    outcome.report.raise_if_refused()
+    outcome.report.raise_if_refused(centre.quarantine_dir)
+
+
+def _log_to_file(path: Path) -> None:
+    """The centre's CLI logs (refusals, quarantines) to a file; stderr keeps its one line."""
+    import logging
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("training")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 @train.command()

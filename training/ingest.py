@@ -38,15 +38,16 @@ class IngestReport:
     def schools_by_box(self) -> dict[str, str]:
         return {m["box_id"]: m["school_id"] for m in self.manifests}
 
-    def raise_if_refused(self) -> None:
+    def raise_if_refused(self, quarantine_dir: Path | None = None) -> None:
         if self.refused:
+            kept = f"; copies kept in {quarantine_dir}" if quarantine_dir else ""
             raise TrainingError(f"refused {len(self.refused)} damaged bundle(s) (nothing of them "
                                 f"was ingested; {len(self.results)} other(s) were): "
                                 + "; ".join(self.refused),
-                                hint="export those bundles again from their boxes")
+                                hint="the boxes export those records again next time" + kept)
 
 
-def ingest_bundles(store: CentralStore, path: Path) -> IngestReport:
+def ingest_bundles(store: CentralStore, path: Path, quarantine_to=None) -> IngestReport:
     """Ingest one bundle, or every whole bundle directly under ``path``; never half a bundle.
 
     Damaged bundles are listed in the report's ``refused``, not raised, so the caller
@@ -65,6 +66,8 @@ def ingest_bundles(store: CentralStore, path: Path) -> IngestReport:
             manifest, records = read_sync_bundle(bundle)
         except FormatError as exc:
             report.refused.append(f"{bundle.name}: {exc.message}")
+            if quarantine_to is not None:
+                quarantine_to(bundle, exc.message)
             continue
         report.results.append(store.add(records, source=bundle.name, box_id=manifest["box_id"]))
         report.manifests.append(manifest)

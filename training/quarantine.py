@@ -90,3 +90,18 @@ def _write_new(directory: Path, name: str, body: bytes) -> Path:
         fsync_dir(directory)
         return path
     raise FileExistsError(f"too many quarantined files named {name}")
+
+
+def quarantine_bundle(directory: Path, bundle: Path, *, reason: str, message: str,
+                      max_body_bytes: int, max_bytes: int) -> Path | None:
+    """Keep a refused USB sync bundle's files (as one JSON document) like a refused push."""
+    import json
+
+    files = {}
+    for path in sorted(Path(bundle).iterdir()) if Path(bundle).is_dir() else []:
+        if path.is_file() and path.stat().st_size <= max_body_bytes:
+            files[path.name] = path.read_bytes().decode("utf-8", errors="replace")
+    body = json.dumps({"bundle": Path(bundle).name, "message": message, "files": files}).encode()
+    box_id = Path(bundle).name.removeprefix("chalkbox-sync-").split("-0")[0] or None
+    return quarantine(directory, body, box_id=box_id, reason=reason, message=message,
+                      max_body_bytes=max_body_bytes, max_bytes=max_bytes)

@@ -88,13 +88,14 @@ def copy_model_to_stick(bundle: Path, root: Path) -> Path:
 
 def ingest_stick(store: CentralStore, path: Path, *,
                  private_key: Ed25519PrivateKey | None = None,
-                 published_root: Path | None = None, fleet: Fleet | None = None) -> StickResult:
+                 published_root: Path | None = None, fleet: Fleet | None = None,
+                 quarantine_to=None) -> StickResult:
     """Ingest every bundle at ``path``, then acknowledge and hand models back on the stick.
 
     Damaged bundles are in ``result.report.refused``; the caller raises after
     reporting what did land (``report.raise_if_refused``).
     """
-    result = StickResult(ingest_bundles(store, path))
+    result = StickResult(ingest_bundles(store, path, quarantine_to))
     root = stick_root(path)
     boxes = {box: acks for box, acks in result.report.acks_by_box().items()
              if _plain(box, result)}

@@ -112,3 +112,30 @@ def test_published_copies_the_newest_bundle_for_the_boxs_school(tmp_path, stick,
     done = ingest(tmp_path, stick, "--published", published)
     assert done.returncode == 0, done.stderr
     assert verify_bundle(copied.with_name("grade-tiny-2.0.0"), keypair[1]).version == "2.0.0"
+
+
+def test_a_tampered_bundle_is_refused_quarantined_and_the_rest_lands(tmp_path):
+    """`chalkbox train ingest` of a stick with one good and one tampered bundle."""
+    from appliance.records import InteractionRecord
+    from appliance.syncbundle import write_sync_bundle
+    from tests_cli import run_chalkbox
+    from training.store import CentralStore
+
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    make = lambda n: [InteractionRecord.create(box_id="box-9", school_id="s", kind="grade",  # noqa: E731
+                                               texts={"answer": f"{n}-{i}"}) for i in range(3)]
+    write_sync_bundle(make("good"), stick, box_id="box-9", school_id="s")
+    bad = write_sync_bundle(make("bad"), stick, box_id="box-9", school_id="s")
+    text = (bad / "records.jsonl").read_text().replace("bad-0", "evil")
+    (bad / "records.jsonl").write_text(text)
+    centre = tmp_path / "centre"
+    result = run_chalkbox("train", "ingest", stick, "--centre-dir", centre)
+    assert result.returncode != 0
+    line, = result.stderr.strip().splitlines()
+    assert "refused 1 damaged bundle" in line and "quarantine" in line
+    with CentralStore(centre / "chalkbox.db") as store:
+        assert store.count() == 3
+    kept = list((centre / "quarantine").iterdir())
+    assert len(kept) == 1 and "box-9" in kept[0].name and "evil" in kept[0].read_text()
+    assert "quarantined" in (centre / "centre.log").read_text()
