@@ -39,5 +39,14 @@ class StoreError(ApplianceError):
     """The interaction store could not durably write or read."""
 
 
+class NotSaved(StoreError):
+    """A grade was computed but could not be stored: the tablet gets the grade, marked
+    unsaved, so it can show it and send the answer again later."""
+
+    def __init__(self, cause: StoreError, grade: dict):
+        super().__init__(cause.message, cause.hint)
+        self.grade = grade
+
+
 class NotFound(ApplianceError):
     """A named thing (exercise, record, model) does not exist."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from .bundle import verify_bundle
 from .config import BoxConfig
 from .content import Exercise
-from .errors import FormatError, NotFound
+from .errors import FormatError, NotFound, NotSaved, StoreError
 from .inference.engine import OnnxModel
 from .inference.grade import Grade, grade_answer
 from .models import current_bundle_dir
@@ -83,7 +83,10 @@ class BoxService:
             model_id=grade.model_id, model_version=grade.model_version,
             prediction=grade.label, confidence=grade.confidence,
             idempotency_key=idempotency_key)
-        stored = self.outbox.append(record)  # durable before anyone is told it was saved
+        try:
+            stored = self.outbox.append(record)  # durable before anyone is told it was saved
+        except StoreError as exc:
+            raise NotSaved(exc, grade.to_dict())
         if stored.id == record.id:
             return stored, grade, False
         if stored.exercise_id != exercise.id or stored.texts.get("answer") != answer:

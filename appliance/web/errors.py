@@ -6,7 +6,7 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import ApplianceError, BundleError, FormatError, NotFound, StoreError
+from ..errors import ApplianceError, BundleError, FormatError, NotFound, NotSaved, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,15 @@ def register(app: Flask) -> None:
     @app.errorhandler(NotFound)
     def not_found(exc: NotFound):
         return error_response(404, exc.message, hint=exc.hint)
+
+    @app.errorhandler(NotSaved)
+    def not_saved(exc: NotSaved):
+        log.error("answer graded but not saved: %s", exc.message)
+        response, status = error_response(503, "your answer was checked but could not be saved; "
+                                               "it will be sent again", hint=exc.hint)
+        body = response.get_json()
+        body.update(saved=False, grade=exc.grade)
+        return jsonify(body), status
 
     @app.errorhandler(StoreError)
     def store_down(exc: StoreError):
