@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 from .records import TEXT_FIELDS
+from .validate import PLAIN_ID
 
 CONFIG_FILE = "box.toml"
 
@@ -110,8 +111,10 @@ class BoxConfig:
              "between 60 and 604800"),
             (self.central_url == "" or self.central_url.startswith(("http://", "https://")),
              "central_url", "empty or an http(s):// address"),
-            (bool(self.box_id) and len(self.box_id) <= 64, "box_id", "1 to 64 characters"),
-            (bool(self.school_id) and len(self.school_id) <= 64, "school_id", "1 to 64 characters"),
+            (bool(PLAIN_ID.match(self.box_id)), "box_id",
+             "1 to 64 letters, digits, '-', '_' or '.'"),
+            (bool(PLAIN_ID.match(self.school_id)), "school_id",
+             "1 to 64 letters, digits, '-', '_' or '.'"),
         ]
         for ok, name, expected in checks:
             if not ok:

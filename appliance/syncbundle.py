@@ -80,7 +80,9 @@ def parse_manifest(data: Any) -> dict[str, Any]:
     """Validate a sync manifest (from a file or a network push)."""
     data = dict(v.require_mapping(data, "manifest"))
     v.format_header(data, FORMAT, FORMAT_VERSION, "upgrade Chalkbox at the centre")
-    for name in ("box_id", "school_id", "first_id", "last_id"):
+    for name in ("box_id", "school_id"):
+        v.plain_id(data, name)
+    for name in ("first_id", "last_id"):
         v.text(data, name, max_len=64)
     v.integer(data, "count", minimum=1)
     start = v.integer(data, "outbox_from", minimum=0, required=False)
@@ -120,6 +122,8 @@ def decode_records(manifest: dict[str, Any], data: bytes) -> list[InteractionRec
         raise FormatError("records do not match the manifest's id range", field="first_id")
     if any(r.box_id != manifest["box_id"] for r in records):
         raise FormatError("a record's box_id differs from the manifest's", field="box_id")
+    if any(r.school_id != manifest["school_id"] for r in records):
+        raise FormatError("a record's school_id differs from the manifest's", field="school_id")
     return records
 
 

@@ -7,6 +7,7 @@ always says which field was wrong and what was expected.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, Mapping
 
 from .errors import FormatError
@@ -137,6 +138,19 @@ def file_table(data: Mapping[str, Any], required: Iterable[str]) -> dict[str, di
                        "bytes": integer(entry, "bytes", minimum=0, required=False,
                                         prefix=f"files.{name}.")}
     return table
+
+
+PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def plain_id(data: Mapping[str, Any], field: str, *, required: bool = True,
+             prefix: str = "") -> str | None:
+    """An id that may also name a file: letters, digits, '-', '_', '.'; at most 64."""
+    value = text(data, field, max_len=64, required=required, prefix=prefix)
+    if value is not None and not PLAIN_ID.match(value):
+        raise FormatError(f"'{prefix}{field}' may hold only letters, digits, '-', '_' and '.' "
+                          f"(and start with a letter or digit), got {value!r}", field=prefix + field)
+    return value
 
 
 def no_unknown_fields(data: Mapping[str, Any], known: Iterable[str], what: str) -> None:

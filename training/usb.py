@@ -11,7 +11,7 @@ A damaged bundle is neither ingested nor acknowledged, so the box exports its
 records again and the centre deduplicates them.
 
 With a published directory, the newest bundle per task for each box's school is
-copied to ``protocol.MODELS_DIR_ON_STICK/<task>/<name>/`` (staged and renamed),
+copied to ``protocol.MODELS_DIR_ON_STICK/<school>/<task>/<name>/`` (staged and renamed),
 for the box to verify and offer to install.
 """
 from __future__ import annotations
@@ -69,14 +69,15 @@ def write_ack(root: Path, box_id: str, acks: list[protocol.Ack],
     return path
 
 
-def copy_model_to_stick(bundle: Path, root: Path) -> Path:
-    """Copy a published bundle to ``<root>/chalkbox-models/<task>/<name>/`` unless it is there."""
+def copy_model_to_stick(bundle: Path, root: Path, school_id: str) -> Path:
+    """Copy a published bundle to ``<root>/chalkbox-models/<school>/<task>/<name>/`` unless
+    it is there (per school: one stick may serve boxes of several schools)."""
     try:
         manifest = read_manifest_unverified(bundle)
     except BundleError as exc:
         raise TrainingError(f"published bundle {bundle} is unreadable: {exc.message}",
                             hint="publish it again with 'chalkbox train publish'")
-    dest = Path(root) / protocol.MODELS_DIR_ON_STICK / manifest.task / bundle.name
+    dest = Path(root) / protocol.MODELS_DIR_ON_STICK / school_id / manifest.task / bundle.name
     if not same_bundle(bundle, dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
         copy_bundle(bundle, dest, bundle_files(manifest))
@@ -104,15 +105,16 @@ def ingest_stick(store: CentralStore, path: Path, *,
             result.ack_files.append(write_ack(root, box_id, acks, private_key))
     if published_root is not None:
         schools = result.report.schools_by_box()
-        wanted: dict[Path, None] = {}
+        wanted: dict[tuple[Path, str], None] = {}
         for box_id in boxes:
             registered = fleet.box(box_id) if fleet is not None else None
             school = registered.school_id if registered else schools[box_id]
             for task in TASKS:
                 bundle = latest(published_root, task, school)
                 if bundle is not None:
-                    wanted[bundle] = None
-        result.model_dirs = [copy_model_to_stick(bundle, root) for bundle in wanted]
+                    wanted[(bundle, school)] = None
+        result.model_dirs = [copy_model_to_stick(bundle, root, school)
+                             for bundle, school in wanted]
     return result
 
 

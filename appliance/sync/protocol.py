@@ -22,6 +22,8 @@ An acknowledgement names the records the centre now holds:
 (``{"format": "chalkbox-ack", "format_version": 1, "box_id", "created_at",
 "acks": [ack, ...]}``) with ``.sig`` beside it: an ed25519 signature by the fleet
 key, which the box checks with the fleet public key it already trusts for models.
+Model bundles for a school go on the stick under
+``chalkbox-models/<school id>/<task>/<bundle name>/``; the box verifies them too.
 """
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def import_from_stick(outbox: Outbox, config: BoxConfig, stick: Path) -> ImportR
                                                                       ack.outbox_to):
                     result.acks_applied += 1
     for task in TASKS:
-        task_dir = Path(stick) / MODELS_DIR_ON_STICK / task
+        task_dir = Path(stick) / MODELS_DIR_ON_STICK / config.school_id / task
         for bundle in sorted(p for p in task_dir.glob("*") if p.is_dir()) if task_dir.is_dir() else []:
             try:
                 verify_bundle(bundle, config.public_key_path)

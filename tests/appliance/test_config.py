@@ -21,6 +21,7 @@ def test_missing_file_says_to_provision(tmp_path):
 @pytest.mark.parametrize("text, needle", [
     ("prot = 80\n", "prot"), ('port = "80"\n', "port"), ("port = 0\n", "port"),
     ("port = [\n", "TOML"), ("workers = true\n", "workers"),
+    ('box_id = "../etc"\n', "box_id"), ('central_url = "ftp://x"\n', "central_url"),
 ])
 def test_bad_settings_are_named(tmp_path, text, needle):
     (tmp_path / "box.toml").write_text(text)
@@ -29,6 +30,7 @@ def test_bad_settings_are_named(tmp_path, text, needle):
 
 
 def test_toml_round_trip_keeps_every_setting(tmp_path):
-    config = BoxConfig(data_dir=tmp_path, box_id='quote"box', school_id="s", review_below=0.25)
+    config = BoxConfig(data_dir=tmp_path, box_id="box-1", school_id="s", review_below=0.25,
+                       usb_mount_root='/media/a "quoted" \\ path')
     (tmp_path / "box.toml").write_text(to_toml(config.settings()))
     assert load_config(tmp_path) == config

@@ -140,3 +140,15 @@ def test_sticks_are_listed_under_the_mount_root(tmp_path):
     assert list_sticks(tmp_path) == [tmp_path / "KINGSTON"]
     assert list_sticks(tmp_path / "missing") == []
     shutil.rmtree(tmp_path / "KINGSTON")
+
+
+def test_only_this_schools_verified_models_are_offered(box, tmp_path, grade_bundle):
+    config, outbox = box
+    stick = tmp_path / "stick"
+    mine = stick / "chalkbox-models" / config.school_id / "grade" / grade_bundle.name
+    theirs = stick / "chalkbox-models" / "other-school" / "grade" / grade_bundle.name
+    broken = stick / "chalkbox-models" / config.school_id / "grade" / "broken"
+    for dest in (mine, theirs, broken):
+        shutil.copytree(grade_bundle, dest)
+    (broken / "model.onnx").write_bytes(b"tampered")
+    assert import_from_stick(outbox, config, stick).models == [mine]

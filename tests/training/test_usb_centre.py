@@ -96,7 +96,7 @@ def test_published_copies_the_newest_bundle_for_the_boxs_school(tmp_path, stick,
     publish(grade_bundle, published, keypair[1])
     done = ingest(tmp_path, stick, "--published", published)
     assert done.returncode == 0, done.stderr
-    copied = stick / protocol.MODELS_DIR_ON_STICK / "grade" / "grade-tiny-1.0.0"
+    copied = stick / protocol.MODELS_DIR_ON_STICK / "school-1" / "grade" / "grade-tiny-1.0.0"
     assert verify_bundle(copied, keypair[1]).version == "1.0.0"
     assert not list(stick.rglob(".staging-*"))
     # a newer bundle for box-1's school: box-1's school gets it on the next visit
@@ -111,7 +111,8 @@ def test_published_copies_the_newest_bundle_for_the_boxs_school(tmp_path, stick,
         fleet.add_box("box-1", "school-9")
     done = ingest(tmp_path, stick, "--published", published)
     assert done.returncode == 0, done.stderr
-    assert verify_bundle(copied.with_name("grade-tiny-2.0.0"), keypair[1]).version == "2.0.0"
+    school_9 = stick / protocol.MODELS_DIR_ON_STICK / "school-9" / "grade" / "grade-tiny-2.0.0"
+    assert verify_bundle(school_9, keypair[1]).version == "2.0.0"
 
 
 def test_a_tampered_bundle_is_refused_quarantined_and_the_rest_lands(tmp_path):
