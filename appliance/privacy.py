@@ -81,10 +81,15 @@ def names_pattern(names: Iterable[str]) -> re.Pattern | None:
                       re.IGNORECASE)
 
 
+_HAS_DIGITS = re.compile(r"\d(?:\D*\d){6}").search  # cheap pre-check: 7+ digits somewhere
+
+
 def scrub_text(text: str, names: Iterable[str] | re.Pattern | None = ()) -> str:
     """Free text with emails, phone numbers and the given names replaced by tags."""
-    text = EMAIL_RE.sub("[email]", text)
-    text = PHONE_RE.sub("[phone]", text)
+    if "@" in text:
+        text = EMAIL_RE.sub("[email]", text)
+    if _HAS_DIGITS(text):
+        text = PHONE_RE.sub("[phone]", text)
     pattern = names if isinstance(names, re.Pattern) or names is None else names_pattern(names)
     return pattern.sub("[name]", text) if pattern is not None else text
 
@@ -92,10 +97,15 @@ def scrub_text(text: str, names: Iterable[str] | re.Pattern | None = ()) -> str:
 def prepare_for_export(records, opted_out: set[str], names: Iterable[str]):
     """What may leave the box: opted-out students' records dropped, free text scrubbed."""
     pattern = names_pattern(names)
+    scrubbed: dict[str, str] = {}  # questions and references repeat for every answer
     out = []
     for record in records:
         if record.student and record.student in opted_out:
             continue
-        texts = {k: scrub_text(val, pattern) for k, val in record.texts.items()}
+        texts = {}
+        for key, val in record.texts.items():
+            if val not in scrubbed:
+                scrubbed[val] = scrub_text(val, pattern)
+            texts[key] = scrubbed[val]
         out.append(dataclasses.replace(record, texts=texts) if texts != record.texts else record)
     return out

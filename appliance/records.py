@@ -78,7 +78,10 @@ class InteractionRecord:
         return cls.from_dict(fields)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        # Field by field, not dataclasses.asdict (which deep-copies): this runs per record
+        # on every export and ingest.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data["texts"] = dict(self.texts)
         return {k: val for k, val in data.items() if val is not None and val != {}}
 
     @classmethod

@@ -60,7 +60,14 @@ def build_manifest(ordered: list[InteractionRecord], data: bytes, *, box_id: str
 def write_sync_bundle(records: Iterable[InteractionRecord], dest_parent: Path, *, box_id: str,
                       school_id: str, outbox_range: tuple[int, int] | None = None) -> Path | None:
     """Write ``records`` as one bundle under ``dest_parent``; None when there is nothing to write."""
-    ordered, data = encode_records(records)
+    return write_encoded_bundle(*encode_records(records), dest_parent, box_id=box_id,
+                                school_id=school_id, outbox_range=outbox_range)
+
+
+def write_encoded_bundle(ordered: list[InteractionRecord], data: bytes, dest_parent: Path, *,
+                         box_id: str, school_id: str,
+                         outbox_range: tuple[int, int] | None = None) -> Path | None:
+    """As write_sync_bundle, for records already encoded by :func:`encode_records`."""
     if not ordered:
         return None
     dest_parent = Path(dest_parent)
@@ -108,13 +115,19 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
 
 def decode_records(manifest: dict[str, Any], data: bytes) -> list[InteractionRecord]:
     """Check ``data`` against a parsed manifest and parse every record: all or nothing."""
+    return [record for record, _ in decode_lines(manifest, data)]
+
+
+def decode_lines(manifest: dict[str, Any], data: bytes) -> list[tuple[InteractionRecord, str]]:
+    """As decode_records, with each record's JSON line (checksummed, validated) beside it."""
     entry = manifest["files"][RECORDS_FILE]
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         raise FormatError(f"{RECORDS_FILE} does not match its sha256 in the manifest: the bundle "
                           "is incomplete, damaged or was tampered with",
                           field=f"files.{RECORDS_FILE}.sha256",
                           hint="export the bundle again from the box")
-    records = list(_parse_lines(data))
+    pairs = list(_parse_lines(data))
+    records = [record for record, _ in pairs]
     if len(records) != manifest["count"]:
         raise FormatError(f"manifest says {manifest['count']} records, file holds {len(records)}",
                           field="count")
@@ -124,11 +137,17 @@ def decode_records(manifest: dict[str, Any], data: bytes) -> list[InteractionRec
         raise FormatError("a record's box_id differs from the manifest's", field="box_id")
     if any(r.school_id != manifest["school_id"] for r in records):
         raise FormatError("a record's school_id differs from the manifest's", field="school_id")
-    return records
+    return pairs
 
 
 def read_sync_bundle(bundle: Path) -> tuple[dict[str, Any], list[InteractionRecord]]:
     """Verify, then parse every record; all or nothing (never half a bundle)."""
+    manifest, pairs = read_sync_bundle_lines(bundle)
+    return manifest, [record for record, _ in pairs]
+
+
+def read_sync_bundle_lines(bundle: Path) -> tuple[dict[str, Any], list[tuple[InteractionRecord, str]]]:
+    """As read_sync_bundle, keeping each record's validated JSON line (for storing as is)."""
     manifest = read_manifest(bundle)
     path = Path(bundle) / RECORDS_FILE
     if not path.is_file():
@@ -136,19 +155,20 @@ def read_sync_bundle(bundle: Path) -> tuple[dict[str, Any], list[InteractionReco
                           field=f"files.{RECORDS_FILE}.sha256", hint="export the bundle again")
     if path.stat().st_size > MAX_BUNDLE_BYTES:
         raise FormatError(f"{path} is over {MAX_BUNDLE_BYTES >> 20} MiB", field=RECORDS_FILE)
-    return manifest, decode_records(manifest, path.read_bytes())
+    return manifest, decode_lines(manifest, path.read_bytes())
 
 
-def _parse_lines(data: bytes) -> Iterator[InteractionRecord]:
+def _parse_lines(data: bytes) -> Iterator[tuple[InteractionRecord, str]]:
     for number, line in enumerate(data.splitlines(), 1):
         if len(line) > MAX_LINE_BYTES:
             raise FormatError(f"{RECORDS_FILE} line {number} is over {MAX_LINE_BYTES} bytes",
                               field=RECORDS_FILE)
         try:
-            yield InteractionRecord.from_dict(json.loads(line))
+            text = line.decode("utf-8")
+            yield InteractionRecord.from_dict(json.loads(text)), text
         except FormatError as exc:
             raise FormatError(f"{RECORDS_FILE} line {number}: {exc.message}", field=exc.field)
-        except (ValueError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
             raise FormatError(f"{RECORDS_FILE} line {number} is not a JSON record: "
                               f"{type(exc).__name__}", field=RECORDS_FILE)
 

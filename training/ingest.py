@@ -13,7 +13,7 @@ from typing import Any
 
 from appliance.errors import FormatError
 from appliance.sync.protocol import Ack
-from appliance.syncbundle import find_sync_bundles, read_sync_bundle
+from appliance.syncbundle import find_sync_bundles, read_sync_bundle_lines
 
 from .errors import TrainingError
 from .store import CentralStore, IngestResult
@@ -63,13 +63,14 @@ def ingest_bundles(store: CentralStore, path: Path, quarantine_to=None) -> Inges
     report = IngestReport()
     for bundle in bundles:
         try:
-            manifest, records = read_sync_bundle(bundle)
+            manifest, pairs = read_sync_bundle_lines(bundle)
         except FormatError as exc:
             report.refused.append(f"{bundle.name}: {exc.message}")
             if quarantine_to is not None:
                 quarantine_to(bundle, exc.message)
             continue
-        report.results.append(store.add(records, source=bundle.name, box_id=manifest["box_id"]))
+        report.results.append(store.add([r for r, _ in pairs], bodies=[line for _, line in pairs],
+                                        source=bundle.name, box_id=manifest["box_id"]))
         report.manifests.append(manifest)
     return report
 

@@ -90,10 +90,16 @@ class CentralStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def add(self, records: Iterable[InteractionRecord], *, source: str, box_id: str) -> IngestResult:
-        rows = [(r.id, r.box_id, r.school_id, r.kind, r.created_at,
-                 json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True), source, utc_now())
-                for r in records]
+    def add(self, records: Iterable[InteractionRecord], *, source: str, box_id: str,
+            bodies: Iterable[str] | None = None) -> IngestResult:
+        """Add records (once each). ``bodies``: their JSON, when the caller already holds it
+        verified (a sync bundle's lines), which spares re-serialising every record."""
+        records = list(records)
+        if bodies is None:
+            bodies = (json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in records)
+        now = utc_now()
+        rows = [(r.id, r.box_id, r.school_id, r.kind, r.created_at, body, source, now)
+                for r, body in zip(records, bodies, strict=True)]
         if not rows:
             return IngestResult(source, box_id, 0, 0)
         db = self._db

@@ -67,6 +67,7 @@ class Outbox:
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._cache: tuple[Path, tuple[int, int], dict[str, dict]] | None = None
+        self._current: int | None = None  # the segment being written, once known
         self._full_segment_keys: dict[Path, dict[str, dict]] = {}  # full segments never change
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -96,24 +97,39 @@ class Outbox:
     def _segment_path(self, number: int) -> Path:
         return self.directory / f"segment-{number:06d}.json"
 
-    def _read(self, path: Path) -> dict[str, dict]:
-        """A segment's documents {"1": doc, ...}, cached while the file is unchanged."""
+    def _read(self, path: Path) -> tuple[dict[str, dict], list[str]]:
+        """A segment's documents {"1": doc, ...} and their serialised JSON members, cached
+        while the file is unchanged (segments only grow, so a write serialises only the
+        new records and joins them to the cached members)."""
         try:
             stat = path.stat()
         except FileNotFoundError:
-            return {}
+            return {}, []
         key = (stat.st_mtime_ns, stat.st_size)
         if self._cache and self._cache[0] == path and self._cache[1] == key:
-            return self._cache[2]
-        data = AtomicJSONStorage(path).read() or {}
-        docs = data.get(TABLE, {})
-        self._cache = (path, key, docs)
-        return docs
+            return self._cache[2], self._cache[3]
+        docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
+        members = [_member(k, doc) for k, doc in docs.items()]
+        self._cache = (path, key, docs, members)
+        return docs, members
 
-    def _write(self, path: Path, docs: dict[str, dict]) -> None:
-        AtomicJSONStorage(path).write({TABLE: docs})
+    def _write(self, path: Path, docs: dict[str, dict], members: list[str]) -> None:
+        # Byte for byte what AtomicJSONStorage.write({TABLE: docs}) would write.
+        payload = '{"' + TABLE + '":{' + ",".join(members) + "}}"
+        AtomicJSONStorage(path).write_bytes(payload.encode("utf-8"))
         stat = path.stat()
-        self._cache = (path, (stat.st_mtime_ns, stat.st_size), docs)
+        self._cache = (path, (stat.st_mtime_ns, stat.st_size), docs, members)
+
+    def _current_segment(self) -> int:
+        """The number of the newest segment, without listing a directory of thousands of
+        files on every write: start from the last known and step over any that another
+        process has started since."""
+        if self._current is None:
+            segments = self.segments()
+            self._current = self.segment_number(segments[-1]) if segments else 1
+        while self._segment_path(self._current + 1).exists():
+            self._current += 1
+        return self._current
 
     def _check_space(self) -> None:
         if self.min_free_bytes and shutil.disk_usage(self.directory).free < self.min_free_bytes:
@@ -150,10 +166,10 @@ class Outbox:
 
     def _commit(self, batch: list[_Ticket]) -> None:
         self._check_space()
-        segments = self.segments()
-        number = self.segment_number(segments[-1]) if segments else 1
-        docs = dict(self._read(self._segment_path(number)))
-        keys = {**self._recent_keys(segments[:-1]), **_keys(docs.values())}
+        number = self._current_segment()
+        cached_docs, cached_members = self._read(self._segment_path(number))
+        docs, members = dict(cached_docs), list(cached_members)
+        keys = {**self._recent_keys(number), **_keys(docs.values())}
         dirty = False
         for ticket in batch:
             key = ticket.record.idempotency_key
@@ -162,19 +178,26 @@ class Outbox:
                 continue
             if len(docs) >= self.segment_records:
                 if dirty:
-                    self._write(self._segment_path(number), docs)
-                number, docs, dirty = number + 1, {}, False
+                    self._write(self._segment_path(number), docs, members)
+                number, docs, members, dirty = number + 1, {}, [], False
+                self._current = number
             doc = ticket.record.to_dict()
-            docs[str(len(docs) + 1)] = doc
+            index = str(len(docs) + 1)
+            docs[index] = doc
+            members.append(_member(index, doc))
             if key:
                 keys[key] = doc
             ticket.result, dirty = ticket.record, True
         if dirty:
-            self._write(self._segment_path(number), docs)
+            self._write(self._segment_path(number), docs, members)
 
-    def _recent_keys(self, full_segments: list[Path]) -> dict[str, dict]:
+    def _recent_keys(self, current: int) -> dict[str, dict]:
+        """Idempotency keys of the ``dedupe_segments`` full segments before ``current``."""
         keys: dict[str, dict] = {}
-        for path in full_segments[-self.dedupe_segments:] if self.dedupe_segments else []:
+        for number in range(max(1, current - self.dedupe_segments), current):
+            path = self._segment_path(number)
+            if not path.exists():
+                continue
             if path not in self._full_segment_keys:
                 docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
                 self._full_segment_keys[path] = _keys(docs.values())
@@ -261,6 +284,10 @@ class Outbox:
                     self._full_segment_keys.pop(path, None)
                     removed.append(path)
         return removed
+
+
+def _member(index: str, doc: dict) -> str:
+    return f'"{index}":' + json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def _keys(docs) -> dict[str, dict]:

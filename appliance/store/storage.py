@@ -37,7 +37,10 @@ class AtomicJSONStorage(Storage):
                              hint="run 'chalkbox box doctor'; restore the data dir from backup")
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self.write_bytes(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+    def write_bytes(self, payload: bytes) -> None:
+        """Durably replace the file with ``payload`` (already serialised TinyDB JSON)."""
         try:
             atomic_write_bytes(self.path, payload)
         except OSError as exc:

@@ -18,7 +18,7 @@ from ..bundle import TASKS, verify_bundle
 from ..config import BoxConfig
 from ..errors import ApplianceError, FormatError, StoreError
 from ..store import Outbox
-from ..syncbundle import encode_records, write_sync_bundle
+from ..syncbundle import encode_records, write_encoded_bundle
 from .outgoing import next_outgoing
 from .protocol import MODELS_DIR_ON_STICK, ack_file_name, read_ack_file
 
@@ -55,15 +55,16 @@ def export_to_stick(outbox: Outbox, config: BoxConfig, stick: Path) -> ExportRes
     if not records:  # only opted-out students' records: nothing may leave
         outbox.acknowledge(batch.first_position, batch.last_position)
         return ExportResult(None, 0)
-    _, data = encode_records(records)
+    ordered, data = encode_records(records)
     needed = len(data) + 64 * 1024
     free = shutil.disk_usage(stick).free
     if free < needed:
         raise StoreError(f"the stick at {stick} has {free // 1024} KiB free; the export needs "
                          f"{needed // 1024} KiB", hint="free space on the stick or use another one")
     try:
-        path = write_sync_bundle(records, stick, box_id=config.box_id, school_id=config.school_id,
-                                 outbox_range=(batch.first_position, batch.last_position))
+        path = write_encoded_bundle(ordered, data, stick, box_id=config.box_id,
+                                    school_id=config.school_id,
+                                    outbox_range=(batch.first_position, batch.last_position))
     except OSError as exc:
         raise StoreError(f"could not write the sync bundle to {stick}: {exc.strerror or exc}",
                          hint="check the stick (space, write protection) and try again")

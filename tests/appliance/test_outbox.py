@@ -21,9 +21,9 @@ def test_forty_concurrent_writers_lose_nothing_and_share_writes(tmp_path):
     writes = []
     original = outbox._write
 
-    def counting_write(path, docs):
+    def counting_write(path, docs, members):
         writes.append(len(docs))
-        original(path, docs)
+        original(path, docs, members)
 
     outbox._write = counting_write  # count real segment writes; the write itself is real
     stored, barrier = [], threading.Barrier(40)
