@@ -89,8 +89,10 @@ def _missing(name: str) -> click.Command:
 
 
 def _register() -> None:
+    from . import ops_cli
     from .box_cli import box
 
+    ops_cli.register(box)
     cli.add_command(box)
 
 
