@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli_types import existing_dir, existing_file, new_dir
+from .cli_types import existing_dir, new_dir
 from .config import load_config
 
 data_dir_option = click.option(
@@ -18,48 +18,6 @@ data_dir_option = click.option(
 @click.group()
 def box() -> None:
     """On the box: provision it, serve it, manage its models, content and sync."""
-
-
-@box.command()
-@data_dir_option
-@click.option("--school-id", required=True, help="The school this box serves.")
-@click.option("--public-key", required=True, type=existing_file,
-              help="The fleet's ed25519 public key (PEM) that model bundles must verify against.")
-@click.option("--box-id", help="This box's id (generated on first provisioning if not given).")
-@click.option("--bundle", type=existing_dir, help="A signed model bundle to install.")
-@click.option("--content", "content_dir", type=existing_dir,
-              help="A directory with exercises.csv (and faq.csv) to load.")
-@click.option("--demo-content", is_flag=True, help="Load the demo exercises and FAQ shipped with Chalkbox.")
-@click.option("--host", help="Address to serve on.")
-@click.option("--port", type=click.IntRange(1, 65535), help="Port to serve on.")
-@click.option("--central-url", help="The centre's address for network sync (http(s)://...).")
-@click.option("--token", help="This box's token from 'chalkbox train fleet add-box'.")
-@click.option("--usb-mount-root", help="Where USB sticks are mounted (default /media).")
-@click.option("--school-secret", help="64 hex digits shared by the school's boxes, so a student "
-                                      "has one pseudonym school-wide (default: a new one).")
-def provision(data_dir, school_id, public_key, box_id, bundle, content_dir, demo_content, host, port,
-              central_url, token, usb_mount_root, school_secret):
-    """Make DATA_DIR a working box. Safe to run again: identity and data are kept."""
-    from .content import demo_content_dir
-    from .provision import ProvisionRequest, provision as run
-
-    if demo_content:
-        content_dir = demo_content_dir()
-    config = run(ProvisionRequest(data_dir=data_dir, school_id=school_id, public_key=public_key,
-                                  box_id=box_id, bundle=bundle, content_dir=content_dir,
-                                  host=host, port=port, central_url=central_url, token=token,
-                                  usb_mount_root=usb_mount_root,
-                                  school_secret=_hex_secret(school_secret)))
-    click.echo(f"box {config.box_id} of school {config.school_id} provisioned in {config.data_dir}")
-
-
-def _hex_secret(value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        return bytes.fromhex(value.strip())
-    except ValueError:
-        raise click.BadParameter("must be 64 hex digits", param_hint="--school-secret")
 
 
 @box.command("opt-out")
@@ -93,6 +51,11 @@ def serve(data_dir, host, port, workers, threads):
     from .models import current_bundle_dir
     from .serve import gunicorn_argv, gunicorn_env
 
+    from .identity import ensure_identity
+
+    config, renewed = ensure_identity(load_config(data_dir))
+    if renewed:
+        click.echo(f"new box identity {config.box_id} (cloned image or deprovisioned)", err=True)
     config = load_config(data_dir, {"host": host, "port": port, "workers": workers,
                                     "threads": threads})
     # Refuse here, in one line, rather than start a server that can grade nothing.
@@ -108,7 +71,9 @@ def worker(data_dir, workers):
     """Run the background worker (sync, USB, model installs, compaction) in the foreground."""
     import logging
 
-    load_config(data_dir)  # refuse an unprovisioned data dir in one line
+    from .identity import ensure_identity
+
+    ensure_identity(load_config(data_dir))  # refuse an unprovisioned dir; renew a clone's id
     os.environ["CHALKBOX_DATA_DIR"] = str(Path(data_dir).absolute())
     from huey.consumer import Consumer
 

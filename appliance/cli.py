@@ -89,10 +89,11 @@ def _missing(name: str) -> click.Command:
 
 
 def _register() -> None:
-    from . import ops_cli
-    from .box_cli import box
+    from . import ops_cli, provision_cli
+    from .box_cli import box, data_dir_option
 
     ops_cli.register(box)
+    provision_cli.register(box, data_dir_option)
     cli.add_command(box)
 
 

@@ -72,6 +72,10 @@ class BoxConfig:
         return self.data_dir / "secrets"
 
     @property
+    def teachers_path(self) -> Path:
+        return self.data_dir / "teachers.json"
+
+    @property
     def roster_path(self) -> Path:
         return self.data_dir / "roster.json"
 

@@ -2,15 +2,17 @@
 
 Re-running keeps the box's identity (box id, pseudonym secret) and its data;
 it updates the settings given, and installs the bundle and content given.
+Everything given is checked before anything is written (a bad key, a bundle
+signed by another fleet), so a refused provisioning leaves the box as it was.
 """
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import shutil
 from pathlib import Path
 
-from .bundle import load_public_key
+from .bundle import load_public_key, verify_bundle
+from .identity import UNPROVISIONED, new_box_id, system_root, write_identity
 from .config import CONFIG_FILE, BoxConfig, load_config, to_toml
 from .content import read_exercises, read_faq
 from .errors import ConfigError
@@ -34,10 +36,9 @@ class ProvisionRequest:
     token: str | None = None           # this box's token for the centre (kept in secrets/)
     usb_mount_root: str | None = None
     school_secret: bytes | None = None  # shared by a school's boxes: one pseudonym per student
-
-
-def new_box_id() -> str:
-    return "box-" + secrets.token_hex(4)
+    teacher_username: str | None = None
+    teacher_password: str | None = None
+    root: Path | None = None            # install the systemd units under this root
 
 
 def provision(request: ProvisionRequest) -> BoxConfig:
@@ -47,10 +48,20 @@ def provision(request: ProvisionRequest) -> BoxConfig:
     except OSError as exc:
         raise ConfigError(f"cannot create the data dir {data_dir}: {exc.strerror}",
                           hint="choose a writable --data-dir")
-    load_public_key(request.public_key)  # refuse a bad key before touching anything
+    load_public_key(request.public_key)  # refuse bad input before touching anything
+    if request.bundle is not None:
+        verify_bundle(request.bundle, request.public_key)
+    if request.content_dir is not None:
+        read_exercises(Path(request.content_dir) / "exercises.csv")
+    if request.teacher_username is not None:
+        from .store.teachers import MIN_PASSWORD
+
+        if len(request.teacher_password or "") < MIN_PASSWORD:
+            raise ConfigError(f"the teacher password must be at least {MIN_PASSWORD} characters")
     existing = load_config(data_dir) if (data_dir / CONFIG_FILE).is_file() else None
     settings = existing.settings() if existing else BoxConfig(data_dir=data_dir).settings()
-    settings["box_id"] = request.box_id or (existing.box_id if existing else new_box_id())
+    kept = existing.box_id if existing and existing.box_id != UNPROVISIONED else None
+    settings["box_id"] = request.box_id or kept or new_box_id()
     settings["school_id"] = request.school_id
     for name in ("host", "port", "central_url", "usb_mount_root"):
         if getattr(request, name) is not None:
@@ -70,6 +81,16 @@ def provision(request: ProvisionRequest) -> BoxConfig:
         import_content(config, Path(request.content_dir))
     if request.bundle is not None:
         install_bundle(config.models_dir, Path(request.bundle), config.public_key_path)
+    if request.teacher_username is not None:
+        from .store.teachers import TeacherAccounts
+
+        TeacherAccounts(config.teachers_path).set_password(request.teacher_username,
+                                                           request.teacher_password)
+    write_identity(config, request.root or system_root())
+    if request.root is not None:
+        from .units import install_units
+
+        install_units(config, request.root)
     return config
 
 

@@ -21,7 +21,8 @@ def assert_clean_failure(result, needle):
     (["box", "sync", "export", "--data-dir", "/nonexistent/box", "--to", "/tmp"], "provision"),
     (["box", "model", "list", "--data-dir", "/nonexistent/box"], "provision"),
     (["export", "verify", "/nonexistent", "--public-key", "/nonexistent"], "does not exist"),
-    (["box", "provision", "--data-dir", "/tmp/x"], "Missing option"),
+    (["box", "provision", "--data-dir", "/tmp/x"], "--school-id is required"),
+    (["box", "serve", "--nope"], "No such option"),
     (["box", "nosuchcommand"], "No such command"),
     (["train", "ingest", "/nonexistent"], "does not exist"),
 ])
