@@ -42,8 +42,12 @@ def install_bundle(models_dir: Path, source: Path, public_key: Path) -> ModelMan
     else:
         staging = task_dir / f".staging-{manifest.name}"
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(source, staging)
-        verify_bundle(staging, public_key)  # what we copied is what was signed
+        try:
+            shutil.copytree(source, staging)
+            smoke_test(staging, verify_bundle(staging, public_key))  # what we copied was signed
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # the current model stays as it was
+            raise
         fsync_tree(staging)
         os.replace(staging, final)
         fsync_dir(task_dir)
@@ -52,6 +56,27 @@ def install_bundle(models_dir: Path, source: Path, public_key: Path) -> ModelMan
         _switch(task_dir / PREVIOUS, os.readlink(current))
     _switch(current, manifest.name)
     return manifest
+
+
+SMOKE_PAIR = ("Plants need light and water to grow.", "They need sunlight and water.")
+
+
+def smoke_test(bundle_dir: Path, manifest: ModelManifest) -> None:
+    """Load the bundle in onnxruntime and predict once, before it may become current."""
+    import numpy as np
+
+    from .inference.engine import OnnxModel
+
+    try:
+        probabilities = OnnxModel(bundle_dir, manifest).probabilities([SMOKE_PAIR] * 2)
+    except BundleError:
+        raise
+    except Exception as exc:  # onnxruntime's own errors: the model does not run here
+        raise BundleError(f"{manifest.name} does not run: {type(exc).__name__}: {exc}",
+                          hint="the bundle may need a newer Chalkbox, or was built wrongly")
+    if probabilities.shape != (2, len(manifest.labels)) or not np.all(np.isfinite(probabilities)):
+        raise BundleError(f"{manifest.name} gives unusable output {probabilities.shape} on a "
+                          "smoke test", hint="do not install this bundle; report it to the centre")
 
 
 def current_bundle_dir(models_dir: Path, task: str = "grade") -> Path:

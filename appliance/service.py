@@ -34,6 +34,7 @@ class BoxService:
         self.roster = Roster(config.roster_path)
         self._secret = load_secret(config.secrets_dir)
         self._model: OnnxModel | None = None
+        self.on_batch = None  # set by the web app: metrics of every model run
         self._model_dir: Path | None = None
         self._load_lock = threading.Lock()
 
@@ -46,10 +47,15 @@ class BoxService:
         with self._load_lock:
             if self._model is None or target != self._model_dir:
                 manifest = verify_bundle(target, self.config.public_key_path)
-                self._model = OnnxModel(target, manifest, self.config.inference_threads)
+                model = OnnxModel(target, manifest, self.config.inference_threads)
+                model.on_batch = self.on_batch
+                self._model = model
                 self._model_dir = target
                 log.info("grading with %s (%s)", manifest.name, self._model.providers[0])
             return self._model
+
+    def loaded_model(self) -> OnnxModel | None:
+        return self._model
 
     # --- content ---------------------------------------------------------------
     def exercise(self, exercise_id: str) -> Exercise:

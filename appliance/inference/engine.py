@@ -1,6 +1,7 @@
 """One loaded model bundle: tokenizer + onnxruntime session -> calibrated probabilities."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -48,6 +49,7 @@ class OnnxModel:
         except Exception as exc:
             raise BundleError(f"onnxruntime cannot load {bundle_dir / MODEL_FILE}: {exc}")
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.on_batch = None  # callback(size, seconds) after every run: metrics
 
     @property
     def providers(self) -> list[str]:
@@ -65,7 +67,11 @@ class OnnxModel:
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros((0, len(self.manifest.labels)), dtype=np.float32)
-        return self.session.run(None, self.encode(pairs))[0]
+        started = time.perf_counter()
+        logits = self.session.run(None, self.encode(pairs))[0]
+        if self.on_batch is not None:
+            self.on_batch(len(pairs), time.perf_counter() - started)
+        return logits
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return softmax(self.logits(pairs), self.manifest.temperature)

@@ -16,8 +16,15 @@ def create_app(config: BoxConfig | None = None, data_dir: str | Path | None = No
     config = config or load_config(data_dir)
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=config.max_request_bytes, JSON_SORT_KEYS=False)
-    app.extensions["chalkbox"] = BoxService(config)
+    service = BoxService(config)
+    app.extensions["chalkbox"] = service
     app.extensions["chalkbox_config"] = config
+    from .metrics import BoxMetrics
+
+    metrics = BoxMetrics(service)
+    metrics.install(app)
+    service.on_batch = metrics.observe_batch
+    app.extensions["chalkbox_metrics"] = metrics
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

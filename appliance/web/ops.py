@@ -14,6 +14,15 @@ def healthz():
     return jsonify({"status": "ok"})
 
 
+@bp.get("/metrics")
+def metrics():
+    """Prometheus text format: requests, latencies, batch sizes, queue, sync, model."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    body = current_app.extensions["chalkbox_metrics"].exposition()
+    return body, 200, {"Content-Type": CONTENT_TYPE_LATEST}
+
+
 @bp.get("/readyz")
 def readyz():
     """Ready to take a class: the model loads and the store directory is there."""

@@ -116,3 +116,26 @@ def test_the_server_picks_up_an_installed_model_and_a_rollback(live_box, build_r
                         live_box.data_dir).returncode == 0
     status, body = request("POST", live_box.base_url + "/api/v1/answers", ANSWER)
     assert status == 201 and body["grade"]["model_version"] == "1.0.0"
+
+
+def test_metrics_cover_requests_batches_queue_sync_and_model(live_box):
+    request("POST", live_box.base_url + "/api/v1/answers", ANSWER)
+    import urllib.request
+
+    with urllib.request.urlopen(live_box.base_url + "/metrics", timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        text = resp.read().decode()
+    assert 'chalkbox_http_requests_total{endpoint="/api/v1/answers",method="POST",status="201"}' \
+        in text
+    assert 'chalkbox_http_request_seconds_bucket{endpoint="/api/v1/answers"' in text
+    assert "chalkbox_inference_batch_size_count" in text
+    assert "chalkbox_worker_queue_depth" in text
+    unsynced = next(line for line in text.splitlines()
+                    if line.startswith("chalkbox_unsynced_records "))
+    assert float(unsynced.split()[1]) >= 1
+    assert 'chalkbox_model_info{model_id="grade-tiny",' in text and 'version="1.0.0"' in text
+    # paths that match no route share one label: a scanner cannot blow up the series
+    request("GET", live_box.base_url + "/no/such/thing/1")
+    request("GET", live_box.base_url + "/no/such/thing/2")
+    with urllib.request.urlopen(live_box.base_url + "/metrics", timeout=10) as resp:
+        assert "/no/such" not in resp.read().decode()
