@@ -49,6 +49,8 @@ class BoxConfig:
     sync_max_backoff_s: int = 6 * 3600
     # Where USB sticks get mounted (Debian: /media/<user>/<label>).
     usb_mount_root: str = "/media"
+    # mDNS host name: tablets open http://<mdns_name>.local/ ("" turns advertising off).
+    mdns_name: str = "chalkbox"
 
     # --- derived paths (not settings) ---
     @property
@@ -113,6 +115,8 @@ class BoxConfig:
             (10 <= self.sync_interval_s <= 86400, "sync_interval_s", "between 10 and 86400"),
             (60 <= self.sync_max_backoff_s <= 7 * 86400, "sync_max_backoff_s",
              "between 60 and 604800"),
+            (self.mdns_name == "" or bool(PLAIN_ID.match(self.mdns_name)), "mdns_name",
+             "empty or a plain host name"),
             (self.central_url == "" or self.central_url.startswith(("http://", "https://")),
              "central_url", "empty or an http(s):// address"),
             (bool(PLAIN_ID.match(self.box_id)), "box_id",

@@ -13,3 +13,21 @@ limit_request_field_size = 8190
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
+
+_advertiser = None
+
+
+def when_ready(server):
+    """The box listens: announce it on the school network as <mdns_name>.local."""
+    global _advertiser
+    import os
+
+    from appliance.config import load_config
+    from appliance.discovery import advertise
+
+    _advertiser = advertise(load_config(os.environ.get("CHALKBOX_DATA_DIR")))
+
+
+def on_exit(server):
+    if _advertiser is not None:
+        _advertiser.close()
