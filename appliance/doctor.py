@@ -53,6 +53,9 @@ def run_check(name: str, fn: Callable[..., tuple], *args) -> Check:
     """``fn`` returns (status, message[, hint]); whatever it raises becomes a fail."""
     try:
         return Check(name, *fn(*args))
+    except FormatError as exc:  # its message may quote the bad value: a student's text
+        return Check(name, FAIL, f"a stored file or record has a bad field '{exc.field}'",
+                     f"the store check names the file; {RESTORE_HINT}")
     except ApplianceError as exc:
         return Check(name, FAIL, exc.message, exc.hint)
     except Exception as exc:  # the doctor must answer even for damage nobody foresaw
@@ -236,22 +239,10 @@ def check_worker(config: BoxConfig):
     return OK, f"worker heartbeat {max(age, 0):.0f} s ago"
 
 
-def _tasks(config: BoxConfig):
-    """appliance.tasks opens the queue of $CHALKBOX_DATA_DIR when imported: aim it at this box."""
-    previous = os.environ.get("CHALKBOX_DATA_DIR")
-    os.environ["CHALKBOX_DATA_DIR"] = str(Path(config.data_dir).absolute())
-    try:
-        from . import tasks
-    finally:
-        if previous is None:
-            os.environ.pop("CHALKBOX_DATA_DIR", None)
-        else:
-            os.environ["CHALKBOX_DATA_DIR"] = previous
-    return tasks
-
-
 def check_queue(config: BoxConfig):
-    queue = _tasks(config).make_huey(config.data_dir)
+    from .queue import make_huey
+
+    queue = make_huey(config.data_dir)
     pending = queue.pending_count()
     message = f"{pending} task(s) waiting for the worker"
     if pending > QUEUE_WARN:

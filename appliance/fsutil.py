@@ -7,6 +7,8 @@ half of either.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -98,3 +100,27 @@ def first_file_problem(root: Path, files: dict[str, dict[str, object]]) -> str |
         if sha256_file(path) != entry["sha256"]:
             return f"{name} does not match its sha256 in the manifest"
     return None
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive flock on ``path`` (created if needed): one writer across processes."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """A small file's bytes; refuses (ValueError) a file over ``limit`` or a symlink."""
+    path = Path(path)
+    if path.is_symlink():
+        raise ValueError(f"{path.name} is a symbolic link")
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path.name} is over {limit} bytes")
+    return data

@@ -22,10 +22,17 @@ def when_ready(server):
     global _advertiser
     import os
 
+    data_dir = os.environ.get("CHALKBOX_DATA_DIR")
+    if not data_dir or os.environ.get("CHALKBOX_CENTRE_DIR"):
+        return  # the centre's server shares these settings but is not a box
     from appliance.config import load_config
     from appliance.discovery import advertise
+    from appliance.errors import ApplianceError
 
-    _advertiser = advertise(load_config(os.environ.get("CHALKBOX_DATA_DIR")))
+    try:
+        _advertiser = advertise(load_config(data_dir))
+    except ApplianceError as exc:  # advertising is a convenience: never a reason not to serve
+        server.log.warning("not advertising over mDNS: %s", exc.message)
 
 
 def on_exit(server):

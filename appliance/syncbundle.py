@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from . import validate as v
 from .errors import FormatError
-from .fsutil import publish_dir
+from .fsutil import publish_dir, read_bounded
 from .records import InteractionRecord, utc_now
 
 FORMAT = "chalkbox-sync"
@@ -26,6 +26,7 @@ MANIFEST_FILE = "manifest.json"
 STAGING_PREFIX = ".staging-"
 MAX_LINE_BYTES = 64 * 1024
 MAX_BUNDLE_BYTES = 1 << 30
+MAX_MANIFEST_BYTES = 64 * 1024
 
 
 def bundle_name(box_id: str, first_id: str) -> str:
@@ -107,9 +108,9 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
         raise FormatError(f"{bundle} has no {MANIFEST_FILE}; it is not a sync bundle (or is partial)",
                           field=MANIFEST_FILE, hint="export the bundle again from the box")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise FormatError(f"{path} is not valid JSON: {type(exc).__name__}", field=MANIFEST_FILE)
+        data = json.loads(read_bounded(path, MAX_MANIFEST_BYTES))
+    except (ValueError, RecursionError) as exc:  # also: too big, a symlink, not UTF-8
+        raise FormatError(f"{path} is not a valid manifest: {exc}", field=MANIFEST_FILE)
     return parse_manifest(data)
 
 
@@ -153,7 +154,7 @@ def read_sync_bundle_lines(bundle: Path) -> tuple[dict[str, Any], list[tuple[Int
     if not path.is_file():
         raise FormatError(f"{RECORDS_FILE} is missing from {bundle}",
                           field=f"files.{RECORDS_FILE}.sha256", hint="export the bundle again")
-    if path.stat().st_size > MAX_BUNDLE_BYTES:
+    if path.is_symlink() or path.stat().st_size > MAX_BUNDLE_BYTES:
         raise FormatError(f"{path} is over {MAX_BUNDLE_BYTES >> 20} MiB", field=RECORDS_FILE)
     return manifest, decode_lines(manifest, path.read_bytes())
 

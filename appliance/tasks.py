@@ -15,11 +15,12 @@ import os
 import time
 from pathlib import Path
 
-from huey import SqliteHuey, crontab
+from huey import crontab
 
 from .config import load_config
 from .errors import ApplianceError
 from .fsutil import atomic_write_text
+from .queue import make_huey
 from .store import open_outbox
 
 log = logging.getLogger("chalkbox.worker")
@@ -29,13 +30,6 @@ HEARTBEAT_FILE = "heartbeat"
 
 def _data_dir() -> Path:
     return Path(os.environ.get("CHALKBOX_DATA_DIR", "/var/lib/chalkbox"))
-
-
-def make_huey(data_dir: Path) -> SqliteHuey:
-    worker_dir = Path(data_dir) / "worker"
-    worker_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("chalkbox", filename=str(worker_dir / "huey.db"), results=True,
-                      store_none=False, utc=True)
 
 
 huey = make_huey(_data_dir())

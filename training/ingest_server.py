@@ -195,7 +195,11 @@ def push():
         box = _authenticate()
         manifest, records = check_push(body, box)
     except Refusal as refusal:
-        quarantine(centre.config.quarantine_dir, body,
+        # Bodies are kept as evidence only when they claim a box we know: strangers with
+        # made-up box ids are logged, so they cannot fill the quarantine.
+        claimed = request.headers.get(protocol.BOX_HEADER, "").strip()
+        known = box is not None or (claimed and centre.fleet().box(claimed) is not None)
+        quarantine(centre.config.quarantine_dir, body if known else None,
                    box_id=box.box_id if box else request.headers.get(protocol.BOX_HEADER),
                    reason=refusal.reason, message=f"{refusal.status} {refusal.message}",
                    max_body_bytes=centre.config.max_body_bytes,

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import os
 import re
+import stat
 from pathlib import Path
 
 from appliance.fsutil import fsync_dir
@@ -32,13 +33,12 @@ def quarantine_name(box_id: str | None, reason: str, now: dt.datetime | None = N
 
 def used_bytes(directory: Path) -> int:
     total = 0
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-    except FileNotFoundError:
-        return 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:
+                continue
     return total
 
 
@@ -94,14 +94,25 @@ def _write_new(directory: Path, name: str, body: bytes) -> Path:
 
 def quarantine_bundle(directory: Path, bundle: Path, *, reason: str, message: str,
                       max_body_bytes: int, max_bytes: int) -> Path | None:
-    """Keep a refused USB sync bundle's files (as one JSON document) like a refused push."""
-    import json
+    """Keep a refused USB sync bundle's regular files, byte for byte (symbolic links and
+    files over ``max_body_bytes`` are left out), under the quarantine budget."""
+    import shutil
 
-    files = {}
+    files = []
     for path in sorted(Path(bundle).iterdir()) if Path(bundle).is_dir() else []:
-        if path.is_file() and path.stat().st_size <= max_body_bytes:
-            files[path.name] = path.read_bytes().decode("utf-8", errors="replace")
-    body = json.dumps({"bundle": Path(bundle).name, "message": message, "files": files}).encode()
-    box_id = Path(bundle).name.removeprefix("chalkbox-sync-").split("-0")[0] or None
-    return quarantine(directory, body, box_id=box_id, reason=reason, message=message,
-                      max_body_bytes=max_body_bytes, max_bytes=max_bytes)
+        status = path.lstat()
+        if stat.S_ISREG(status.st_mode) and status.st_size <= max_body_bytes:
+            files.append(path)
+    total = sum(p.lstat().st_size for p in files)
+    if used_bytes(directory) + total > max_bytes:
+        log.warning("refused bundle %s: %s; quarantine %s is full, not kept", Path(bundle).name,
+                    message, directory)
+        return None
+    dest = Path(directory) / quarantine_name(None, reason).removesuffix(".json")
+    dest = dest.with_name(dest.name + "-" + Path(bundle).name[:120])
+    dest.mkdir(parents=True, exist_ok=False)
+    for path in files:
+        shutil.copyfile(path, dest / path.name, follow_symlinks=False)
+    (dest / "REFUSED.txt").write_text(message + "\n")
+    log.warning("refused bundle %s: %s; quarantined as %s", Path(bundle).name, message, dest)
+    return dest

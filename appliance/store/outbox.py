@@ -24,19 +24,16 @@ stored one is returned (tablets re-send within minutes, well inside that window)
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
-import os
 import re
 import shutil
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import StoreError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, file_lock
 from ..records import InteractionRecord, upgrade_record
 from .storage import AtomicJSONStorage
 
@@ -66,7 +63,7 @@ class Outbox:
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
-        self._cache: tuple[Path, tuple[int, int], dict[str, dict]] | None = None
+        self._cache: tuple[Path, tuple[int, int], dict[str, dict], list[str]] | None = None
         self._current: int | None = None  # the segment being written, once known
         self._full_segment_keys: dict[Path, dict[str, dict]] = {}  # full segments never change
         try:
@@ -76,16 +73,9 @@ class Outbox:
                              hint="check the data dir's permissions")
 
     # --- locking and files -------------------------------------------------------
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self):
         """Exclusive across processes (flock); callers hold a thread lock already."""
-        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return file_lock(self.directory / ".lock")
 
     def segments(self) -> list[Path]:
         return sorted(p for p in self.directory.iterdir() if SEGMENT_RE.match(p.name))
@@ -124,7 +114,9 @@ class Outbox:
         """The number of the newest segment, without listing a directory of thousands of
         files on every write: start from the last known and step over any that another
         process has started since."""
-        if self._current is None:
+        if self._current is None or not self._segment_path(self._current).exists():
+            # First use, or our segment was compacted away while this process idled:
+            # list once, so a new record never lands in a segment below the mark.
             segments = self.segments()
             self._current = self.segment_number(segments[-1]) if segments else 1
         while self._segment_path(self._current + 1).exists():
@@ -153,7 +145,8 @@ class Outbox:
                         self._commit(batch)
                 except BaseException as exc:
                     for t in batch:
-                        t.error = exc
+                        if not t.done:  # tickets in an already written segment are saved
+                            t.error = exc
                 finally:
                     for t in batch:
                         t.done = True
@@ -170,16 +163,24 @@ class Outbox:
         cached_docs, cached_members = self._read(self._segment_path(number))
         docs, members = dict(cached_docs), list(cached_members)
         keys = {**self._recent_keys(number), **_keys(docs.values())}
-        dirty = False
+        waiting: list[_Ticket] = []  # stored in ``docs``, durable once that segment is written
+
+        def flush() -> None:
+            self._write(self._segment_path(number), docs, members)
+            for ticket in waiting:  # only now may these tablets be told "saved"
+                ticket.result, ticket.done = ticket.record, True
+            waiting.clear()
+
         for ticket in batch:
             key = ticket.record.idempotency_key
             if key and key in keys:
                 ticket.result = InteractionRecord.from_dict(upgrade_record(keys[key]))
+                ticket.done = True
                 continue
             if len(docs) >= self.segment_records:
-                if dirty:
-                    self._write(self._segment_path(number), docs, members)
-                number, docs, members, dirty = number + 1, {}, [], False
+                if waiting:
+                    flush()
+                number, docs, members = number + 1, {}, []
                 self._current = number
             doc = ticket.record.to_dict()
             index = str(len(docs) + 1)
@@ -187,9 +188,9 @@ class Outbox:
             members.append(_member(index, doc))
             if key:
                 keys[key] = doc
-            ticket.result, dirty = ticket.record, True
-        if dirty:
-            self._write(self._segment_path(number), docs, members)
+            waiting.append(ticket)
+        if waiting:
+            flush()
 
     def _recent_keys(self, current: int) -> dict[str, dict]:
         """Idempotency keys of the ``dedupe_segments`` full segments before ``current``."""
@@ -237,10 +238,12 @@ class Outbox:
                              hint="delete it: records are then simply sent again, and the "
                                   "centre ignores the ones it has")
 
-    def pending(self, limit: int | None = None) -> list[tuple[int, InteractionRecord]]:
-        """Records not yet acknowledged, oldest first, at most ``limit``."""
+    def pending(self, limit: int | None = None,
+                after: int | None = None) -> list[tuple[int, InteractionRecord]]:
+        """Records not yet acknowledged (and past ``after``), oldest first, at most ``limit``."""
         out = []
-        for entry in self.entries(self.acked_through()):
+        mark = self.acked_through()
+        for entry in self.entries(mark if after is None else max(mark, after)):
             if limit is not None and len(out) >= limit:
                 break
             out.append(entry)

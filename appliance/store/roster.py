@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tinydb import Query, TinyDB
 
+from ..fsutil import file_lock
 from .storage import AtomicJSONStorage
 
 
@@ -20,6 +21,10 @@ class Roster:
         self._known: set[str] = set()
         self._lock = threading.Lock()
 
+    def _file_lock(self):
+        """Web workers, the CLI and the worker all write the roster: one at a time."""
+        return file_lock(self.path.with_name(self.path.name + ".lock"))
+
     def _db(self) -> TinyDB:
         return TinyDB(self.path, storage=AtomicJSONStorage)
 
@@ -27,7 +32,7 @@ class Roster:
         """Note a student the first time this process sees them (one write, then cached)."""
         if student in self._known:
             return
-        with self._lock:
+        with self._lock, self._file_lock():
             table = self._db().table("students")
             if not table.contains(Query().student == student):
                 table.insert({"student": student, "class_id": class_id, "nickname": nickname,
@@ -35,7 +40,7 @@ class Roster:
             self._known.add(student)
 
     def set_opt_out(self, student: str, opted_out: bool) -> bool:
-        with self._lock:
+        with self._lock, self._file_lock():
             return bool(self._db().table("students").update({"opted_out": opted_out},
                                                              Query().student == student))
 

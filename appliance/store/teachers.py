@@ -8,6 +8,7 @@ from tinydb import Query, TinyDB
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..errors import ConfigError
+from ..fsutil import file_lock
 from .storage import AtomicJSONStorage
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,39}$")
@@ -29,10 +30,11 @@ class TeacherAccounts:
         if len(password or "") < MIN_PASSWORD:
             raise ConfigError(f"the teacher password must be at least {MIN_PASSWORD} characters",
                               hint="choose a longer password")
-        table = self._table()
         record = {"username": username, "password_hash": generate_password_hash(password)}
-        if not table.update(record, Query().username == username):
-            table.insert(record)
+        with file_lock(self.path.with_name(self.path.name + ".lock")):
+            table = self._table()
+            if not table.update(record, Query().username == username):
+                table.insert(record)
 
     def verify(self, username: str, password: str) -> bool:
         found = self._table().get(Query().username == username)

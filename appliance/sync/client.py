@@ -18,6 +18,16 @@ from .protocol import (BOX_HEADER, MODEL_FILE_PATH, MODELS_LATEST_PATH, PUSH_PAT
 MAX_MODEL_FILE_BYTES = 512 * 1024 * 1024
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """The centre never redirects; following one would hand the box's token to another host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
 class CentreClient:
     def __init__(self, base_url: str, box_id: str, token: str, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
@@ -31,9 +41,9 @@ class CentreClient:
             headers={"Authorization": f"Bearer {self.token}", BOX_HEADER: self.box_id,
                      "Content-Type": "application/json"})
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return _opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:500].decode(errors="replace")
+            detail = exc.read(500).decode(errors="replace")
             if exc.code == 404:
                 return None
             hint = {401: "the box's token is wrong: re-provision with a new token from "

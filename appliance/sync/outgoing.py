@@ -17,10 +17,11 @@ class Outgoing:
     records: list[InteractionRecord]   # may be empty: every record in range was opted out
 
 
-def next_outgoing(outbox: Outbox, config: BoxConfig, limit: int | None = None) -> Outgoing | None:
-    """The oldest ``limit`` unacknowledged records, opted-out students dropped and free
-    text scrubbed; None when the centre has everything."""
-    pending = outbox.pending(limit)
+def next_outgoing(outbox: Outbox, config: BoxConfig, limit: int | None = None,
+                  after: int | None = None) -> Outgoing | None:
+    """The oldest ``limit`` unacknowledged records (past position ``after``), opted-out
+    students dropped and free text scrubbed; None when nothing is left."""
+    pending = outbox.pending(limit, after)
     if not pending:
         return None
     roster = Roster(config.roster_path)

@@ -36,6 +36,7 @@ from typing import Any
 
 from .. import validate as v
 from ..errors import FormatError
+from ..fsutil import read_bounded
 from ..records import InteractionRecord, utc_now
 from ..syncbundle import decode_records, parse_manifest
 
@@ -49,6 +50,7 @@ MAX_PUSH_BYTES = 8 * 1024 * 1024
 ACK_FORMAT = "chalkbox-ack"
 ACK_FORMAT_VERSION = 1
 MODELS_DIR_ON_STICK = "chalkbox-models"
+MAX_ACK_BYTES = 4 * 1024 * 1024
 
 
 def ack_file_name(box_id: str) -> str:
@@ -103,7 +105,11 @@ def parse_push(payload: Any) -> tuple[dict[str, Any], list[InteractionRecord]]:
     text = payload.get("records")
     if not isinstance(text, str):
         raise FormatError("'records' must be the JSON-lines text of the records", field="records")
-    return manifest, decode_records(manifest, text.encode("utf-8"))
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON's \ud800): not text
+        raise FormatError("'records' is not valid Unicode text", field="records")
+    return manifest, decode_records(manifest, data)
 
 
 # --- USB acknowledgement file -----------------------------------------------------
@@ -121,9 +127,9 @@ def read_ack_file(path: Path, public_key_path: Path) -> list[Ack]:
 
     path = Path(path)
     sig_path = path.with_name(path.name + ".sig")
-    raw = path.read_bytes()
     try:
-        signature = base64.b64decode(sig_path.read_bytes().strip(), validate=True)
+        raw = read_bounded(path, MAX_ACK_BYTES)
+        signature = base64.b64decode(read_bounded(sig_path, 1024).strip(), validate=True)
         load_public_key(public_key_path).verify(signature, raw)
     except (OSError, InvalidSignature, binascii.Error, ValueError):
         raise FormatError(f"{path.name} is not signed by this fleet's key", field="signature",

@@ -23,6 +23,7 @@ from ..config import BoxConfig
 from ..errors import ApplianceError, BundleError, StoreError
 from ..fsutil import atomic_write_text
 from ..ids import new_id
+from ..validate import PLAIN_ID
 from ..models import current_bundle_dir, install_bundle
 from ..store import Outbox
 from ..syncbundle import build_manifest, encode_records
@@ -126,6 +127,12 @@ def pull_model(config: BoxConfig, client: CentreClient, task: str = "grade") -> 
     if not latest:
         return None
     name = str(latest.get("name", ""))
+    files = latest.get("files", [])
+    allowed = {"manifest.json", "manifest.sig", "model.onnx", "tokenizer.json"}
+    if not PLAIN_ID.match(name) or not isinstance(files, list) or not set(files) <= allowed \
+            or not {"manifest.json", "manifest.sig"} <= set(files):
+        raise SyncError(f"the centre offered a model with a bad name or file list ({name!r})",
+                        hint="nothing was downloaded; report this to the centre")
     try:
         current = current_bundle_dir(config.models_dir, task).name
     except BundleError:
@@ -134,7 +141,7 @@ def pull_model(config: BoxConfig, client: CentreClient, task: str = "grade") -> 
         return None  # already here (a model rolled back from is not re-installed)
     download = config.sync_dir / "download" / name
     shutil.rmtree(download, ignore_errors=True)
-    client.download(name, list(latest.get("files", [])), download)
+    client.download(name, list(files), download)
     try:
         try:
             verify_bundle(download, config.public_key_path)
@@ -162,8 +169,10 @@ def run_sync(config: BoxConfig, outbox: Outbox, client: CentreClient | None = No
         save_state(config, state)
 
     try:
+        # Records first, every time: a session stuck later (a model that will not
+        # download) must never hold back the class's records.
+        push_pending(outbox, config, client, state, save)
         if state.stage == "push":
-            push_pending(outbox, config, client, state, save)
             state.advance("pull_model")
             save()
         if state.stage == "pull_model":

@@ -31,7 +31,7 @@ class _StoreCollector:
         yield from self._cached[1]
 
     def _measure(self) -> list:
-        from ..tasks import make_huey
+        from ..queue import make_huey
 
         config = self.service.config
         families = []

@@ -95,7 +95,10 @@ def test_bad_or_missing_token_is_401_and_quarantined(centre):
     assert kept.read_bytes() == body
     status, error = call_json(centre, "POST", protocol.PUSH_PATH, body, box=None)
     assert status == 401 and "Bearer" in error["error"]["message"]
-    assert quarantined(centre, "-unknown-unauthenticated.json")
+    # no box named: logged, not kept (strangers must not be able to fill the quarantine)
+    assert not quarantined(centre, "-unknown-unauthenticated.json")
+    status, _ = call_json(centre, "POST", protocol.PUSH_PATH, body, box="box-404", token="x")
+    assert status == 401 and not quarantined(centre, "-box-404-")
     # another box's valid token does not open this box
     status, _ = call_json(centre, "POST", protocol.PUSH_PATH, body, box="box-1",
                           token=centre.tokens["box-2"])
