@@ -119,6 +119,11 @@ def provision(data_dir, from_file, school_id, public_key, box_id, bundle, conten
         Path(from_file).unlink()  # applied once: it holds the token and a password
     click.echo(f"box {config.box_id} of school {config.school_id} provisioned in {config.data_dir}"
                + (f"; units installed under {root}" if root else ""))
+    if root is not None and Path(root).resolve() == Path("/"):
+        from .units import activate_on_this_machine
+
+        for command in activate_on_this_machine(config):
+            click.echo(f"next: {command}")
 
 
 @click.command()

@@ -52,3 +52,22 @@ def install_units(config: BoxConfig, root: Path) -> list[Path]:
         atomic_write_text(dest_dir / dest_name, text)
         written.append(dest_dir / dest_name)
     return written
+
+
+def activate_on_this_machine(config: BoxConfig) -> list[str]:
+    """On a real box (``--root /``, as root): create the service user from the sysusers
+    file and give it the data dir. Returns what the technician should run next."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        raise ConfigError("installing the units into / needs root",
+                          hint="run provisioning with sudo, or use --root DIR to stage them")
+    sysusers = Path("/usr/lib/sysusers.d/chalkbox.conf")
+    if shutil.which("systemd-sysusers"):
+        subprocess.run(["systemd-sysusers", str(sysusers)], check=True)
+    for directory, _dirs, files in os.walk(config.data_dir):
+        for path in [directory, *(os.path.join(directory, f) for f in files)]:
+            shutil.chown(path, "chalkbox", "chalkbox")
+    return ["systemctl daemon-reload",
+            "systemctl enable --now chalkbox-web.service chalkbox-worker.service"]
