@@ -235,8 +235,10 @@ def sync_now(data_dir):
     """Sync with the centre over the network now (push records, pull the newest model)."""
     from .sync.session import run_sync
 
+    from .doctor import health_summary
+
     config, outbox = _sync_parts(data_dir)
-    state = run_sync(config, outbox, force=True)
+    state = run_sync(config, outbox, health=lambda: health_summary(config), force=True)
     click.echo(f"sync {state.stage}: {state.counters}")
 
 

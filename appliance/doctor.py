@@ -71,6 +71,12 @@ def run_checks(config: BoxConfig, *, url: str | None = None) -> list[Check]:
     return results + [run_check("port", check_port, config, url)]
 
 
+def health_summary(config: BoxConfig) -> dict[str, Any]:
+    """What a box tells the centre when it syncs: each check's status, no details."""
+    checks = run_checks(config)
+    return {"status": overall(checks), "checks": {c.name: c.status for c in checks}}
+
+
 def overall(checks: list[Check]) -> str:
     statuses = {c.status for c in checks}
     return FAIL if FAIL in statuses else WARN if WARN in statuses else OK

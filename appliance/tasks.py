@@ -63,7 +63,7 @@ def sync_tick() -> str:
     if not config.central_url:
         return "usb-only"
     try:
-        return run_sync(config, outbox).stage
+        return run_sync(config, outbox, health=_health(config)).stage
     except ApplianceError as exc:
         log.warning("sync failed: %s", exc.message)
         return f"failed: {exc.message}"
@@ -74,8 +74,14 @@ def sync_now() -> dict:
     from .sync.session import run_sync
 
     config, outbox = _parts()
-    state = run_sync(config, outbox, force=True)
+    state = run_sync(config, outbox, health=_health(config), force=True)
     return {"stage": state.stage, "counters": state.counters}
+
+
+def _health(config):
+    from .doctor import health_summary
+
+    return lambda: health_summary(config)
 
 
 @huey.task()

@@ -1,4 +1,6 @@
 """Network sync against the real centre (gunicorn), through a flapping TCP proxy."""
+import json
+
 import pytest
 
 from appliance.config import load_config
@@ -10,6 +12,7 @@ from appliance.sync.errors import SyncError
 from appliance.sync.session import load_state, run_sync
 from conftest import start_centre
 from proxy import FlakyProxy
+from tests_cli import run_chalkbox
 from training.store import CentralStore
 
 
@@ -67,6 +70,11 @@ def test_flapping_link_delivers_every_record_exactly_once(linked_box, keypair):
     assert outbox.pending() == []
     # the model the centre published was pulled, verified and installed
     assert current_bundle_dir(config.models_dir).name.endswith("2.0.0")
+    # ... and the box reported its model and health: the centre's fleet list shows them
+    done = run_chalkbox("train", "fleet", "list", "--json", "--centre-dir", centre.config.store_path.parent)
+    assert done.returncode == 0, done.stderr
+    [row] = [b for b in json.loads(done.stdout) if b["box_id"] == config.box_id]
+    assert row["models"]["grade"].endswith("2.0.0") and row["records"] == 1300
 
 
 def test_a_bad_token_is_refused_and_nothing_is_marked_synced(linked_box, keypair):
