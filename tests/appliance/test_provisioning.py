@@ -170,3 +170,20 @@ def test_a_cloned_image_gets_a_new_identity(box_dir, tmp_path, root):
     moved, renewed = ensure_identity(load_config(tmp_path / "clone-a"),
                                      tmp_path / "elsewhere")
     assert renewed and moved.box_id != clones[0]
+
+
+def test_the_model_can_come_from_a_usb_stick(tmp_path, keypair, grade_bundle):
+    mount_root = tmp_path / "media"
+    school_dir = mount_root / "KINGSTON" / "chalkbox-models" / "school-7" / "grade"
+    shutil.copytree(grade_bundle, school_dir / grade_bundle.name)
+    shutil.copytree(grade_bundle, mount_root / "KINGSTON" / "chalkbox-models" / "other" / "grade"
+                    / "not-ours")
+    done = run_chalkbox("box", "provision", "--data-dir", tmp_path / "box", "--school-id",
+                        "school-7", "--public-key", keypair[1], "--bundle", "usb",
+                        "--usb-mount-root", mount_root)
+    assert done.returncode == 0, done.stderr
+    assert current_bundle_dir(load_config(tmp_path / "box").models_dir).name.endswith("1.0.0")
+    nothing = run_chalkbox("box", "provision", "--data-dir", tmp_path / "box2", "--school-id",
+                           "school-8", "--public-key", keypair[1], "--bundle", "usb",
+                           "--usb-mount-root", mount_root)
+    assert nothing.returncode != 0 and "no model bundle for school school-8" in nothing.stderr
