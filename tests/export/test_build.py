@@ -16,8 +16,8 @@ def test_bundle_carries_what_the_box_needs(grade_bundle, keypair):
         assert key in manifest
     checks = manifest["metrics"]["export"]
     assert checks["fp32_max_logit_delta"] <= 1e-4
-    assert checks["int8_agreement"] >= 0.85
-    assert abs(checks["fp32_accuracy"] - checks["int8_accuracy"]) <= 0.1
+    assert checks["int8_agreement"] >= 0.98  # the real gate, even on the tiny test model
+    assert checks["fp32_accuracy"] - checks["int8_accuracy"] <= 0.01
     assert checks["bundle_model_bytes"] == (grade_bundle / "model.onnx").stat().st_size
     assert checks["bundle_model_bytes"] < checks["fp32_bytes"] / 3  # int8 weights
     verify_bundle(grade_bundle, keypair[1])
