@@ -200,14 +200,14 @@ def sync_usb(data_dir, stick, install_models, via_worker):
     if imported.acks_refused:
         click.echo(f"acknowledgements refused: {imported.acks_refused}", err=True)
     click.echo(f"acknowledgements applied: {imported.acks_applied}")
+    result = export_to_stick(outbox, config, stick)  # records first, whatever follows
+    click.echo(f"exported {result.count} records" + (f" to {result.path}" if result.path else ""))
     for bundle in imported.models:
         if install_models:
             manifest = install_bundle(config.models_dir, bundle, config.public_key_path)
             click.echo(f"installed model {manifest.name}")
         else:
             click.echo(f"model offered: {bundle} (install with --install-models)")
-    result = export_to_stick(outbox, config, stick)
-    click.echo(f"exported {result.count} records" + (f" to {result.path}" if result.path else ""))
 
 
 def _via_worker(config, task_name: str, *args, timeout: float = 300):

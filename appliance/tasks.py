@@ -92,12 +92,12 @@ def usb_sync(stick: str, install_models: bool = False) -> dict:
 
     config, outbox = _parts()
     imported = import_from_stick(outbox, config, Path(stick))
+    exported = export_to_stick(outbox, config, Path(stick))  # records first, whatever follows
     installed = []
     if install_models:
         for bundle in imported.models:
             installed.append(install_bundle(config.models_dir, bundle,
                                             config.public_key_path).name)
-    exported = export_to_stick(outbox, config, Path(stick))
     return {"acks_applied": imported.acks_applied, "acks_refused": imported.acks_refused,
             "models_offered": [str(p) for p in imported.models], "installed": installed,
             "exported": exported.count, "bundle": str(exported.path) if exported.path else None}

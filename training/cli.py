@@ -64,10 +64,9 @@ def ingest(path, store_path, centre_dir, key_path, published_root):
 
     from .centre import CentreConfig
     from .fleet import Fleet
+    from .quarantine import quarantine_bundle
     from .store import CentralStore
     from .usb import ingest_stick
-
-    from .quarantine import quarantine_bundle
 
     centre = CentreConfig.from_dir(centre_dir)
     _log_to_file(Path(centre_dir) / "centre.log")

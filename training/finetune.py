@@ -86,8 +86,14 @@ def finetune(config: FinetuneConfig, train: tuple[list, list], evaluation: tuple
              ) -> dict[str, float]:
     """Train on (pairs, labels); evaluate on ``evaluation``; save a self-describing checkpoint."""
     import numpy as np
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer,
-                              DataCollatorWithPadding, Trainer, TrainingArguments, set_seed)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
 
     base = config.base_model or default_base_model()
     if not Path(base).is_dir():

@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import sqlite3
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any, Mapping
 
 from appliance.errors import FormatError
 from appliance.records import utc_now
+from appliance.validate import PLAIN_ID
 
 from .errors import TrainingError
 from .store import open_database
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS boxes (
 
 #: Box and school ids end up in file names (quarantine, ack files, published scopes),
 #: so the registry accepts only plain names.
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ID_RE = PLAIN_ID  # box and school ids name files (ack files, quarantine): the box's rule
 MAX_TOKEN_CHARS = 256
 MAX_MODELS = 16
 MAX_HEALTH_BYTES = 16 * 1024

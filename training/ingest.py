@@ -47,11 +47,13 @@ class IngestReport:
                                 hint="the boxes export those records again next time" + kept)
 
 
-def ingest_bundles(store: CentralStore, path: Path, quarantine_to=None) -> IngestReport:
+def ingest_bundles(store: CentralStore, path: Path, quarantine_to=None,
+                   admit=None) -> IngestReport:
     """Ingest one bundle, or every whole bundle directly under ``path``; never half a bundle.
 
     Damaged bundles are listed in the report's ``refused``, not raised, so the caller
-    can still acknowledge the good ones.
+    can still acknowledge the good ones. ``admit(manifest)`` may refuse a whole bundle
+    (e.g. from a box the fleet does not know) by returning the reason.
     """
     path = Path(path)
     if not path.is_dir():
@@ -64,6 +66,9 @@ def ingest_bundles(store: CentralStore, path: Path, quarantine_to=None) -> Inges
     for bundle in bundles:
         try:
             manifest, pairs = read_sync_bundle_lines(bundle)
+            reason = admit(manifest) if admit is not None else None
+            if reason:
+                raise FormatError(reason, field="box_id")
         except FormatError as exc:
             report.refused.append(f"{bundle.name}: {exc.message}")
             if quarantine_to is not None:

@@ -20,8 +20,14 @@ import re
 import shutil
 from pathlib import Path
 
-from appliance.bundle import (MANIFEST_FILE, SIGNATURE_FILE, TASKS, ModelManifest,
-                              read_manifest_unverified, verify_bundle)
+from appliance.bundle import (
+    MANIFEST_FILE,
+    SIGNATURE_FILE,
+    TASKS,
+    ModelManifest,
+    read_manifest_unverified,
+    verify_bundle,
+)
 from appliance.errors import BundleError
 from appliance.fsutil import atomic_write_text, first_file_problem, publish_dir
 

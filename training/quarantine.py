@@ -12,14 +12,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import stat
 from pathlib import Path
 
 from appliance.fsutil import fsync_dir
+from appliance.validate import PLAIN_ID
 
 log = logging.getLogger(__name__)
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_SAFE = PLAIN_ID
 
 
 def quarantine_name(box_id: str | None, reason: str, now: dt.datetime | None = None) -> str:

@@ -25,9 +25,13 @@ CREATE TABLE IF NOT EXISTS records (
     created_at TEXT NOT NULL,
     body TEXT NOT NULL,
     source TEXT NOT NULL,
-    ingested_at TEXT NOT NULL
+    ingested_at TEXT NOT NULL,
+    idempotency_key TEXT
 );
 CREATE INDEX IF NOT EXISTS records_box ON records (box_id, id);
+-- A tablet's re-send that the box stored twice (after its dedupe window) lands once here.
+CREATE UNIQUE INDEX IF NOT EXISTS records_resend ON records (box_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ingests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     source TEXT NOT NULL,
@@ -67,6 +71,9 @@ def open_database(path: Path, schema: str = SCHEMA) -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=30, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
+        columns = {row[1] for row in db.execute("PRAGMA table_info(records)")}
+        if columns and "idempotency_key" not in columns:  # a store from before that column
+            db.execute("ALTER TABLE records ADD COLUMN idempotency_key TEXT")
         db.executescript(SCHEMA)
         if schema is not SCHEMA:
             db.executescript(schema)
@@ -98,15 +105,16 @@ class CentralStore:
         if bodies is None:
             bodies = (json.dumps(r.to_dict(), ensure_ascii=False, sort_keys=True) for r in records)
         now = utc_now()
-        rows = [(r.id, r.box_id, r.school_id, r.kind, r.created_at, body, source, now)
-                for r, body in zip(records, bodies, strict=True)]
+        rows = [(r.id, r.box_id, r.school_id, r.kind, r.created_at, body, source, now,
+                 r.idempotency_key) for r, body in zip(records, bodies, strict=True)]
         if not rows:
             return IngestResult(source, box_id, 0, 0)
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           rows)
             added = db.total_changes - before
             ids = sorted(row[0] for row in rows)
             db.execute("INSERT INTO ingests (source, box_id, first_id, last_id, count, added, at) "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import logging
+import shutil
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -78,6 +79,9 @@ def copy_model_to_stick(bundle: Path, root: Path, school_id: str) -> Path:
         raise TrainingError(f"published bundle {bundle} is unreadable: {exc.message}",
                             hint="publish it again with 'chalkbox train publish'")
     dest = Path(root) / protocol.MODELS_DIR_ON_STICK / school_id / manifest.task / bundle.name
+    for older in dest.parent.glob("*") if dest.parent.is_dir() else []:
+        if older.name != dest.name and older.is_dir() and not older.is_symlink():
+            shutil.rmtree(older)  # one bundle per school and task: the centre's choice (LATEST)
     if not same_bundle(bundle, dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
         copy_bundle(bundle, dest, bundle_files(manifest))
@@ -96,7 +100,7 @@ def ingest_stick(store: CentralStore, path: Path, *,
     Damaged bundles are in ``result.report.refused``; the caller raises after
     reporting what did land (``report.raise_if_refused``).
     """
-    result = StickResult(ingest_bundles(store, path, quarantine_to))
+    result = StickResult(ingest_bundles(store, path, quarantine_to, admit=_admit(fleet)))
     root = stick_root(path)
     boxes = {box: acks for box, acks in result.report.acks_by_box().items()
              if _plain(box, result)}
@@ -116,6 +120,25 @@ def ingest_stick(store: CentralStore, path: Path, *,
         result.model_dirs = [copy_model_to_stick(bundle, root, school)
                              for bundle, school in wanted]
     return result
+
+
+def _admit(fleet: Fleet | None):
+    """With a fleet that has registered boxes, only those boxes' bundles are ingested (and
+    acknowledged), and only for their own school. A centre with no registered box at all (a
+    lab, the demo) takes every bundle."""
+    if fleet is None or not fleet.list_boxes():
+        return None
+
+    def admit(manifest: dict) -> str | None:
+        box = fleet.box(manifest["box_id"])
+        if box is None:
+            return (f"box {manifest['box_id']!r} is not registered at this centre "
+                    "(chalkbox train fleet add-box)")
+        if box.school_id != manifest["school_id"]:
+            return (f"box {manifest['box_id']!r} is registered for school {box.school_id!r}, "
+                    f"not {manifest['school_id']!r}")
+        return None
+    return admit
 
 
 def _plain(box_id: str, result: StickResult) -> bool:

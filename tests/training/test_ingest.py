@@ -52,3 +52,17 @@ def test_good_bundles_beside_a_bad_one_still_land(tmp_path):
             ingest_path(store, tmp_path / "stick")
         assert store.count() == 3
     assert good.exists()
+
+
+def test_a_resend_stored_twice_on_the_box_lands_once(tmp_path):
+    """Past the box's dedupe window a tablet's re-send gets a new id; the centre keys it too."""
+    first = InteractionRecord.create(box_id="box-1", school_id="s", kind="answer",
+                                     texts={"answer": "steam"}, idempotency_key="tab-7-42")
+    again = InteractionRecord.create(box_id="box-1", school_id="s", kind="answer",
+                                     texts={"answer": "steam"}, idempotency_key="tab-7-42")
+    other_box = InteractionRecord.create(box_id="box-2", school_id="s", kind="answer",
+                                         texts={"answer": "steam"}, idempotency_key="tab-7-42")
+    with CentralStore(tmp_path / "c.db") as store:
+        assert store.add([first], source="a", box_id="box-1").added == 1
+        assert store.add([again], source="b", box_id="box-1").added == 0
+        assert store.add([other_box], source="c", box_id="box-2").added == 1

@@ -99,20 +99,32 @@ def test_published_copies_the_newest_bundle_for_the_boxs_school(tmp_path, stick,
     copied = stick / protocol.MODELS_DIR_ON_STICK / "school-1" / "grade" / "grade-tiny-1.0.0"
     assert verify_bundle(copied, keypair[1]).version == "1.0.0"
     assert not list(stick.rglob(".staging-*"))
-    # a newer bundle for box-1's school: box-1's school gets it on the next visit
+    # a newer bundle published for school-1: the next visit replaces the older one on the
+    # stick (one bundle per school and task: the centre's LATEST, so a rollback works too)
     newer = tmp_path / "newer"
     shutil.copytree(grade_bundle, newer)
     manifest = json.loads((newer / "manifest.json").read_text())
     manifest["version"] = "2.0.0"
     (newer / "manifest.json").write_text(json.dumps(manifest))
     sign_bundle(newer, keypair[0])
-    publish(newer, published, keypair[1], school_id="school-9")
-    with Fleet(tmp_path / "centre" / "chalkbox.db") as fleet:
-        fleet.add_box("box-1", "school-9")
+    publish(newer, published, keypair[1], school_id="school-1")
     done = ingest(tmp_path, stick, "--published", published)
     assert done.returncode == 0, done.stderr
-    school_9 = stick / protocol.MODELS_DIR_ON_STICK / "school-9" / "grade" / "grade-tiny-2.0.0"
-    assert verify_bundle(school_9, keypair[1]).version == "2.0.0"
+    grade_dir = stick / protocol.MODELS_DIR_ON_STICK / "school-1" / "grade"
+    assert [p.name for p in grade_dir.iterdir()] == ["grade-tiny-2.0.0"]
+    assert verify_bundle(grade_dir / "grade-tiny-2.0.0", keypair[1]).version == "2.0.0"
+
+
+def test_a_registered_fleet_refuses_strangers_and_wrong_schools(tmp_path, stick, keypair):
+    with Fleet(tmp_path / "centre" / "chalkbox.db") as fleet:
+        fleet.add_box("box-1", "school-9")  # registered, but for another school
+    done = ingest(tmp_path, stick)
+    assert done.returncode != 0
+    line, = done.stderr.strip().splitlines()
+    assert "registered for school 'school-9'" in line and "box-2' is not registered" in line
+    with CentralStore(tmp_path / "centre" / "chalkbox.db") as store:
+        assert store.count() == 0
+    assert not list(stick.glob("chalkbox-ack-*"))
 
 
 def test_a_tampered_bundle_is_refused_quarantined_and_the_rest_lands(tmp_path):
