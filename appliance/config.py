@@ -34,6 +34,11 @@ class BoxConfig:
     threads: int = 16
     # onnxruntime intra-op threads; 0 means one per core.
     inference_threads: int = 0
+    # Micro-batching: concurrent requests share one model run of at most batch_max_size
+    # pairs, waiting at most batch_max_wait_ms for company.
+    batching: bool = True
+    batch_max_size: int = 32
+    batch_max_wait_ms: float = 4.0
     # Records per outbox segment: bounds what one durable write rewrites.
     segment_records: int = 1000
     # Below this confidence a grade is flagged for teacher review.
@@ -108,6 +113,8 @@ class BoxConfig:
             (1 <= self.workers <= 16, "workers", "between 1 and 16"),
             (1 <= self.threads <= 256, "threads", "between 1 and 256"),
             (0 <= self.inference_threads <= 64, "inference_threads", "between 0 and 64"),
+            (1 <= self.batch_max_size <= 512, "batch_max_size", "between 1 and 512"),
+            (0.0 <= self.batch_max_wait_ms <= 1000.0, "batch_max_wait_ms", "between 0 and 1000"),
             (10 <= self.segment_records <= 100000, "segment_records", "between 10 and 100000"),
             (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
             (0 <= self.min_free_mb <= 1_000_000, "min_free_mb", "between 0 and 1000000"),

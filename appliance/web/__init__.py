@@ -28,9 +28,11 @@ def create_app(config: BoxConfig | None = None, data_dir: str | Path | None = No
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from . import api, errors, ops, student
+    from . import api, errors, openapi, ops, student, teacher
     errors.register(app)
     app.register_blueprint(student.bp)
+    app.register_blueprint(teacher.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(ops.bp)
     return app
