@@ -15,7 +15,7 @@ from .bundle import verify_bundle
 from .config import BoxConfig
 from .content import Exercise
 from .errors import FormatError, NotFound, NotSaved, StoreError
-from .inference.engine import OnnxModel
+from .inference.engine import BatchedModel, OnnxModel
 from .inference.grade import Grade, grade_answer
 from .models import current_bundle_dir
 from .privacy import load_secret, pseudonym
@@ -47,9 +47,16 @@ class BoxService:
         with self._load_lock:
             if self._model is None or target != self._model_dir:
                 manifest = verify_bundle(target, self.config.public_key_path)
-                model = OnnxModel(target, manifest, self.config.inference_threads)
+                if self.config.batching:
+                    model = BatchedModel(target, manifest, self.config.inference_threads,
+                                         self.config.batch_max_size,
+                                         self.config.batch_max_wait_ms / 1000)
+                else:
+                    model = OnnxModel(target, manifest, self.config.inference_threads)
                 model.on_batch = self.on_batch
-                self._model = model
+                old, self._model = self._model, model
+                if old is not None:
+                    old.close()  # its queued requests finish first
                 self._model_dir = target
                 log.info("grading with %s (%s)", manifest.name, self._model.providers[0])
             return self._model

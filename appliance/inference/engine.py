@@ -75,3 +75,26 @@ class OnnxModel:
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return softmax(self.logits(pairs), self.manifest.temperature)
+
+    def close(self) -> None:
+        """Nothing to stop; BatchedModel overrides this."""
+
+
+class BatchedModel(OnnxModel):
+    """An OnnxModel whose runs go through a MicroBatcher: same interface, shared batches."""
+
+    def __init__(self, bundle_dir: Path, manifest: ModelManifest, threads: int = 0,
+                 max_size: int = 32, max_wait_s: float = 0.004):
+        super().__init__(bundle_dir, manifest, threads)
+        from .batcher import MicroBatcher
+
+        self._batcher = MicroBatcher(super().logits, max_size, max_wait_s,
+                                     name=f"batcher-{manifest.name}")
+
+    def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return super().logits(pairs)
+        return self._batcher(list(pairs))
+
+    def close(self) -> None:
+        self._batcher.close()
