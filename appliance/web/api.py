@@ -71,6 +71,22 @@ def grade():
     return jsonify({"record_id": record.id, "saved": True, "grade": result.to_dict()})
 
 
+@bp.post("/explain")
+def explain_answer():
+    """Why an answer got its grade: a hint, a suggestion, and the words that drove it."""
+    from ..inference.explain import explain
+
+    data = json_body()
+    v.no_unknown_fields(data, ("exercise_id", "answer"), "body")
+    exercise = service().exercise(v.text(data, "exercise_id", max_len=64))
+    answer = v.text(data, "answer", max_len=_answer_limit())
+    model = service().grader()
+    from ..inference.grade import grade_answer
+
+    reference = grade_answer(model, exercise.question, exercise.reference_answers, answer).reference
+    return jsonify(explain(model, exercise.question, reference, answer).to_dict())
+
+
 @bp.get("/model")
 def model_info():
     manifest = service().grader().manifest
