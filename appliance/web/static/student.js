@@ -1,7 +1,11 @@
-// Student page: join, pick an exercise, answer, see the grade. No external assets.
+// Student page: join, pick an exercise, answer, see the grade and why.
+// Flaky Wi-Fi: an answer that cannot reach the box is kept in localStorage with its
+// idempotency key and re-sent until the box confirms it; the box counts it once.
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
+  var T = JSON.parse($("strings").textContent);
+  var QUEUE = "chalkbox.queue";
   var state = { classId: localStorage.getItem("chalkbox.class") || "",
                 nickname: localStorage.getItem("chalkbox.nickname") || "", exercise: null };
 
@@ -22,12 +26,48 @@
       body: body ? JSON.stringify(body) : undefined
     }).then(function (resp) {
       return resp.json().then(function (data) {
-        if (!resp.ok) { throw new Error((data.error && data.error.message) || resp.statusText); }
+        if (!resp.ok) {
+          var err = new Error((data.error && data.error.message) || resp.statusText);
+          err.status = resp.status; err.data = data;
+          throw err;
+        }
         return data;
       });
     });
   }
 
+  // --- the offline queue ---------------------------------------------------------
+  function queued() { try { return JSON.parse(localStorage.getItem(QUEUE) || "[]"); } catch (e) { return []; } }
+  function saveQueue(items) {
+    localStorage.setItem(QUEUE, JSON.stringify(items));
+    var status = $("queue-status");
+    status.hidden = items.length === 0;
+    status.textContent = T.queued_count + ": " + items.length;
+  }
+  function enqueue(payload) {
+    var items = queued().filter(function (p) { return p.idempotency_key !== payload.idempotency_key; });
+    items.push(payload);
+    saveQueue(items);
+  }
+  var flushing = false;
+  function flush() {
+    var items = queued();
+    if (flushing || items.length === 0) { return; }
+    flushing = true;
+    var payload = items[0];
+    api("POST", "/answers", payload).then(function () {
+      saveQueue(queued().slice(1));
+      flushing = false;
+      flush();
+    }).catch(function (err) {
+      flushing = false;
+      if (err.status && err.status >= 400 && err.status < 500) { saveQueue(queued().slice(1)); }
+    });
+  }
+  setInterval(flush, 5000);
+  window.addEventListener("online", flush);
+
+  // --- pages -----------------------------------------------------------------------
   function loadExercises() {
     $("who").textContent = state.nickname + " · " + state.classId;
     show("exercises");
@@ -50,12 +90,29 @@
   function openExercise(ex) {
     state.exercise = ex;
     $("question").textContent = ex.question;
-    $("exercise-meta").textContent = ex.subject + " · grades " + ex.grade_band;
+    $("exercise-meta").textContent = ex.subject + " · " + T.grades + " " + ex.grade_band;
     $("answer").value = "";
-    $("result").hidden = true;
-    $("error").hidden = true;
+    ["result", "error", "hint", "suggestion", "words"].forEach(function (id) { $(id).hidden = true; });
     show("exercise");
     $("answer").focus();
+  }
+
+  function showGrade(grade) {
+    $("verdict").textContent = grade.correct ? T.correct : T.incorrect;
+    $("verdict").className = grade.correct ? "correct" : "incorrect";
+    $("confidence").textContent = T.confidence + ": " + Math.round(grade.confidence * 100) + "%";
+    $("result").hidden = false;
+  }
+
+  function showExplanation(exerciseId, answer) {
+    api("POST", "/explain", { exercise_id: exerciseId, answer: answer }).then(function (why) {
+      if (!state.exercise || state.exercise.id !== exerciseId) { return; }
+      $("hint").textContent = T.hint + ": " + why.hint;
+      $("hint").hidden = false;
+      if (why.suggestion) { $("suggestion").textContent = why.suggestion; $("suggestion").hidden = false; }
+      var top = why.words.slice().sort(function (a, b) { return Math.abs(b.weight) - Math.abs(a.weight); })[0];
+      if (top) { $("words").textContent = T.why + ": “" + top.text + "”"; $("words").hidden = false; }
+    }).catch(function () { /* an explanation is a bonus: never an error for the student */ });
   }
 
   $("join-form").addEventListener("submit", function (event) {
@@ -78,21 +135,28 @@
     if (!state.pending || state.pending.exercise !== state.exercise.id || state.pending.answer !== answer) {
       state.pending = { exercise: state.exercise.id, answer: answer, key: newKey() };
     }
-    api("POST", "/answers", {
-      exercise_id: state.exercise.id, answer: answer, class_id: state.classId,
-      nickname: state.nickname, idempotency_key: state.pending.key
-    }).then(function (data) {
+    var payload = { exercise_id: state.exercise.id, answer: answer, class_id: state.classId,
+                    nickname: state.nickname, idempotency_key: state.pending.key };
+    api("POST", "/answers", payload).then(function (data) {
       state.pending = null;
-      var grade = data.grade;
-      $("verdict").textContent = grade.correct ? "Correct!" : "Not quite yet.";
-      $("verdict").className = grade.correct ? "correct" : "incorrect";
-      $("confidence").textContent = "Confidence: " + Math.round(grade.confidence * 100) + "%";
-      $("result").hidden = false;
+      showGrade(data.grade);
+      showExplanation(payload.exercise_id, answer);
     }).catch(function (err) {
-      $("error").textContent = "Could not check your answer: " + err.message;
+      if (err.status === 503 && err.data && err.data.grade) {  // graded, not saved: keep it
+        enqueue(payload);
+        showGrade(err.data.grade);
+        $("error").textContent = T.not_saved;
+      } else if (!err.status) {                                 // no connection at all
+        enqueue(payload);
+        $("error").textContent = T.queued;
+      } else {
+        $("error").textContent = T.error + ": " + err.message;
+      }
       $("error").hidden = false;
     }).finally(function () { $("submit").disabled = false; });
   });
 
+  saveQueue(queued());
+  flush();
   if (state.classId && state.nickname) { loadExercises(); } else { show("join"); }
 })();
