@@ -108,6 +108,11 @@ def _rows(source: Path | str, columns: tuple[str, ...]) -> Iterable[tuple[int, d
         raise FormatError(f"{name} line {reader.line_num}: {exc}")
 
 
+def _name(source: Path | str, default: str) -> str:
+    """How to name a source in an error: its path, never its contents."""
+    return str(source) if isinstance(source, Path) else default
+
+
 def _at(name: str, line: int, exc: FormatError) -> FormatError:
     return FormatError(f"{name} line {line}: {exc.message}", field=exc.field)
 
@@ -118,17 +123,18 @@ def read_exercises(source: Path | str) -> list[Exercise]:
         try:
             exercise = Exercise.from_dict({**row, "reference_answers": [row["reference_answer"]]})
         except FormatError as exc:
-            raise _at(str(source), line, exc)
+            raise _at(_name(source, "exercises.csv"), line, exc)
         seen = by_id.get(exercise.id)
         if seen is None:
             by_id[exercise.id] = exercise.to_dict()
         elif seen["question"] != exercise.question:
-            raise FormatError(f"{source} line {line}: exercise {exercise.id!r} appears twice with "
+            raise FormatError(f"{_name(source, 'exercises.csv')} line {line}: exercise "
+                              f"{exercise.id!r} appears twice with "
                               "different questions", field="id")
         else:
             seen["reference_answers"].extend(exercise.reference_answers)
     if not by_id:
-        raise FormatError(f"{source} holds no exercises")
+        raise FormatError(f"{_name(source, 'exercises.csv')} holds no exercises")
     return [Exercise.from_dict(d) for d in by_id.values()]
 
 
@@ -141,9 +147,9 @@ def read_answers(source: Path | str, exercise_ids: Iterable[str] | None = None) 
             answer = v.text(row, "answer", max_len=2000)
             label = v.choice(row, "label", LABELS)
         except FormatError as exc:
-            raise _at(str(source), line, exc)
+            raise _at(_name(source, "answers.csv"), line, exc)
         if known is not None and exercise_id not in known:
-            raise FormatError(f"{source} line {line}: unknown exercise_id {exercise_id!r}",
+            raise FormatError(f"{_name(source, 'answers.csv')} line {line}: unknown exercise_id {exercise_id!r}",
                               field="exercise_id")
         answers.append(LabelledAnswer(exercise_id, answer, label))
     return answers
@@ -155,9 +161,9 @@ def read_faq(source: Path | str) -> list[FaqEntry]:
         try:
             entry = FaqEntry.from_dict(row)
         except FormatError as exc:
-            raise _at(str(source), line, exc)
+            raise _at(_name(source, "faq.csv"), line, exc)
         if entry.id in seen:
-            raise FormatError(f"{source} line {line}: duplicate id {entry.id!r}", field="id")
+            raise FormatError(f"{_name(source, 'faq.csv')} line {line}: duplicate id {entry.id!r}", field="id")
         seen.add(entry.id)
         entries.append(entry)
     return entries

@@ -222,6 +222,12 @@ def protect(bp: Blueprint) -> None:
             check_csrf()
         return None
 
+    @bp.after_request
+    def no_store(response):
+        # Class data on a shared tablet: not kept in the browser's cache after sign-out.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     bp.record_once(lambda state: init_app(state.app))
 
 

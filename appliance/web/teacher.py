@@ -80,6 +80,8 @@ def _unavailable(exc: ApplianceError):
 @auth.public
 def login():
     if request.method == "GET":
+        if auth.current_teacher():
+            return redirect(url_for("teacher.dashboard"))
         return render_template("teacher_login.html", next=request.args.get("next", "")[:200])
     username = (request.form.get("username") or "").strip()[:40]
     password = (request.form.get("password") or "")[:256]

@@ -26,7 +26,7 @@ def root(tmp_path):
 
 
 def provisioning_file(path, keypair, bundle, port, **extra):
-    lines = [f'school_id = "school-7"', f'public_key = "{keypair[1]}"', f'bundle = "{bundle}"',
+    lines = ['school_id = "school-7"', f'public_key = "{keypair[1]}"', f'bundle = "{bundle}"',
              'content = "demo"', f"port = {port}", 'central_url = "http://127.0.0.1:9"',
              'token = "t0ken"', "", "[teacher]", 'username = "ms-okafor"',
              'password = "correct horse battery"']
