@@ -54,6 +54,8 @@ class BoxConfig:
     sync_max_backoff_s: int = 6 * 3600
     # Where USB sticks get mounted (Debian: /media/<user>/<label>).
     usb_mount_root: str = "/media"
+    # A monitoring server's bearer token for /metrics ("": only from the box itself).
+    metrics_token: str = ""
     # mDNS host name: tablets open http://<mdns_name>.local/ ("" turns advertising off).
     mdns_name: str = "chalkbox"
 

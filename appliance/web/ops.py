@@ -16,8 +16,21 @@ def healthz():
 
 @bp.get("/metrics")
 def metrics():
-    """Prometheus text format: requests, latencies, batch sizes, queue, sync, model."""
+    """Prometheus text format: requests, latencies, batch sizes, queue, sync, model.
+
+    Not for anyone on the school Wi-Fi: from the box itself, or with the configured
+    ``metrics_token`` as a bearer token (for a monitoring server)."""
+    import hmac
+
+    from flask import abort, request
     from prometheus_client import CONTENT_TYPE_LATEST
+
+    config = current_app.extensions["chalkbox_config"]
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    local = request.remote_addr in ("127.0.0.1", "::1")
+    if not (config.metrics_token and hmac.compare_digest(sent, config.metrics_token)) \
+            and not (local and not request.headers.get("X-Forwarded-For")):
+        abort(401, "metrics need the box's metrics_token (Authorization: Bearer ...)")
 
     body = current_app.extensions["chalkbox_metrics"].exposition()
     return body, 200, {"Content-Type": CONTENT_TYPE_LATEST}

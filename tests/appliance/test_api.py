@@ -139,3 +139,21 @@ def test_metrics_cover_requests_batches_queue_sync_and_model(live_box):
     request("GET", live_box.base_url + "/no/such/thing/2")
     with urllib.request.urlopen(live_box.base_url + "/metrics", timeout=10) as resp:
         assert "/no/such" not in resp.read().decode()
+
+
+def test_metrics_refuse_the_network_without_the_token(box_dir):
+    from appliance import create_app
+
+    (box_dir / "box.toml").write_text((box_dir / "box.toml").read_text()
+                                      .replace('metrics_token = ""', 'metrics_token = "s3cret"'))
+    client = create_app(data_dir=box_dir).test_client()
+    tablet = {"REMOTE_ADDR": "10.0.0.23"}
+    assert client.get("/metrics", environ_base=tablet).status_code == 401
+    assert client.get("/metrics", environ_base=tablet,
+                      headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", environ_base=tablet,
+                      headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    assert client.get("/metrics", environ_base=local).status_code == 200
+    assert client.get("/metrics", environ_base=local,
+                      headers={"X-Forwarded-For": "10.0.0.23"}).status_code == 401
