@@ -26,9 +26,9 @@ SIGNATURE_FILE = "manifest.sig"
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 REQUIRED_FILES = (MODEL_FILE, TOKENIZER_FILE)
-TASKS = ("grade", "match")
+TASKS = ("grade", "match", "embed")
 #: How the pair fed to the cross-encoder is built; see appliance.inference.pairs.
-INPUT_FORMATS = ("reference|answer", "question+reference|answer", "question|answer")
+INPUT_FORMATS = ("reference|answer", "question+reference|answer", "question|answer", "text")
 MAX_MANIFEST_BYTES = 256 * 1024
 
 
@@ -68,9 +68,14 @@ class ModelManifest:
         data = v.require_mapping(data, "manifest")
         version = v.format_header(data, FORMAT, FORMAT_VERSION,
                                   "update Chalkbox on the box before installing this model")
-        labels = tuple(v.string_list(data, "labels", max_items=16, max_len=40, min_items=2))
-        positive = v.text(data, "positive_label", max_len=40)
-        if positive not in labels:
+        task = v.choice(data, "task", TASKS)
+        if task == "embed":  # a sentence encoder: vectors, no labels
+            labels = tuple(v.string_list(data, "labels", max_items=0, max_len=40, min_items=0))
+            positive = v.text(data, "positive_label", max_len=40, required=False, default="")
+        else:
+            labels = tuple(v.string_list(data, "labels", max_items=16, max_len=40, min_items=2))
+            positive = v.text(data, "positive_label", max_len=40)
+        if task != "embed" and positive not in labels:
             raise FormatError(f"'positive_label' {positive!r} is not one of the labels",
                               field="positive_label")
         thresholds = {k: v.number(data["thresholds"], k, minimum=0.0, maximum=1.0,
@@ -80,7 +85,7 @@ class ModelManifest:
         return cls(
             model_id=v.text(data, "model_id", max_len=64),
             version=v.text(data, "version", max_len=64),
-            task=v.choice(data, "task", TASKS),
+            task=task,
             labels=labels,
             max_length=v.integer(data, "max_length", minimum=8, maximum=4096),
             input_format=v.choice(data, "input_format", INPUT_FORMATS),

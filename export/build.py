@@ -6,6 +6,7 @@ place. A failed step leaves no bundle behind.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -55,14 +56,20 @@ def _tokenizer_json(model_dir: Path, dest: Path) -> None:
     tokenizer.backend_tokenizer.save(str(dest))
 
 
-def build_bundle(request: BuildRequest) -> ModelManifest:
-    info = read_checkpoint_info(request.model_dir)
-    target = request.target or detect_target()
-    if target not in TARGETS:  # before minutes of export, not after
+def check_target(target: str | None) -> str:
+    """The quantization target, checked before minutes of export, not after."""
+    target = target or detect_target()
+    if target not in TARGETS:
         raise ExportError(f"unsupported quantization target {target!r}",
                           hint=f"use one of: {', '.join(TARGETS)}")
-    version = request.version or time.strftime("%Y%m%d.%H%M%S", time.gmtime())
-    out_dir = Path(request.out_dir)
+    return target
+
+
+@contextlib.contextmanager
+def workspace(out_dir: Path):
+    """(staging, work) beside ``out_dir``: staging becomes the bundle, work is scratch.
+    Whatever fails, no bundle (and no scratch) is left behind."""
+    out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.parent / f".staging-{out_dir.name}"
     work = out_dir.parent / f".work-{out_dir.name}"
@@ -70,15 +77,44 @@ def build_bundle(request: BuildRequest) -> ModelManifest:
         shutil.rmtree(path, ignore_errors=True)
     staging.mkdir()
     try:
+        yield staging, work
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def seal(staging: Path, manifest: ModelManifest, signing_key: Path, out_dir: Path) -> ModelManifest:
+    """Write the manifest (with every file's sha256), sign it, verify as a box would, publish."""
+    manifest = dataclasses.replace(manifest, files=describe_files(staging, [MODEL_FILE,
+                                                                            TOKENIZER_FILE]))
+    (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2,
+                                                    sort_keys=True) + "\n")
+    sign_bundle(staging, signing_key)
+    verify_bundle(staging, public_key_path_for(signing_key))
+    publish_dir(staging, Path(out_dir))
+    return manifest
+
+
+def new_version() -> str:
+    return time.strftime("%Y%m%d.%H%M%S", time.gmtime())
+
+
+def build_bundle(request: BuildRequest) -> ModelManifest:
+    info = read_checkpoint_info(request.model_dir)
+    target = check_target(request.target)
+    with workspace(request.out_dir) as (staging, work):
         fp32_path = export_onnx(request.model_dir, work / "fp32")
         _tokenizer_json(request.model_dir, staging / TOKENIZER_FILE)
         manifest = ModelManifest(
-            model_id=request.model_id or info.model_id, version=version, task=info.task,
-            labels=info.labels, max_length=info.max_length, input_format=info.input_format,
-            positive_label=info.positive_label, temperature=info.temperature,
-            thresholds={"review_below": request.review_below}, metrics=dict(info.metrics),
-            created_at=utc_now(), parent_version=request.parent_version,
-            dataset_snapshot=info.dataset_snapshot, base_model=info.base_model,
+            model_id=request.model_id or info.model_id, version=request.version or new_version(),
+            task=info.task, labels=info.labels, max_length=info.max_length,
+            input_format=info.input_format, positive_label=info.positive_label,
+            temperature=info.temperature, thresholds={"review_below": request.review_below},
+            metrics=dict(info.metrics), created_at=utc_now(),
+            parent_version=request.parent_version, dataset_snapshot=info.dataset_snapshot,
+            base_model=info.base_model,
             quantization=f"int8-dynamic-{target}" if request.quantize else "fp32")
         shutil.copyfile(staging / TOKENIZER_FILE, work / "fp32" / TOKENIZER_FILE)
         fp32 = OnnxModel(work / "fp32", manifest)
@@ -92,17 +128,5 @@ def build_bundle(request: BuildRequest) -> ModelManifest:
                          request.check_labels, request.limits)
         checks.update(fp32_bytes=fp32_path.stat().st_size,
                       bundle_model_bytes=(staging / MODEL_FILE).stat().st_size)
-        manifest = dataclasses.replace(
-            manifest, metrics={**manifest.metrics, "export": checks},
-            files=describe_files(staging, [MODEL_FILE, TOKENIZER_FILE]))
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest.to_dict(), indent=2,
-                                                        sort_keys=True) + "\n")
-        sign_bundle(staging, request.signing_key)
-        verify_bundle(staging, public_key_path_for(request.signing_key))
-        publish_dir(staging, out_dir)
-        return manifest
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        manifest = dataclasses.replace(manifest, metrics={**manifest.metrics, "export": checks})
+        return seal(staging, manifest, request.signing_key, request.out_dir)

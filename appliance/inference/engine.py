@@ -98,3 +98,18 @@ class BatchedModel(OnnxModel):
 
     def close(self) -> None:
         self._batcher.close()
+
+
+class Embedder(OnnxModel):
+    """A sentence encoder bundle (task "embed"): mean-pooled, L2-normalised vectors,
+    as sentence-transformers' all-MiniLM-L6-v2 computes them."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        features = self.encode(list(texts))
+        hidden = self.session.run(None, features)[0]
+        mask = features["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
