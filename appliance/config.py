@@ -43,6 +43,9 @@ class BoxConfig:
     segment_records: int = 1000
     # Below this confidence a grade is flagged for teacher review.
     review_below: float = 0.7
+    # A student's question is answered from the FAQ at or above this confidence, else it
+    # goes to the teacher.
+    ask_answer_above: float = 0.6
     public_key: str = "keys/fleet.pub.pem"
     # Refuse new writes (clearly) below this much free disk: never fill the disk silently.
     min_free_mb: int = 50
@@ -119,6 +122,7 @@ class BoxConfig:
             (0.0 <= self.batch_max_wait_ms <= 1000.0, "batch_max_wait_ms", "between 0 and 1000"),
             (10 <= self.segment_records <= 100000, "segment_records", "between 10 and 100000"),
             (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
+            (0.0 <= self.ask_answer_above <= 1.0, "ask_answer_above", "between 0 and 1"),
             (0 <= self.min_free_mb <= 1_000_000, "min_free_mb", "between 0 and 1000000"),
             (0 <= self.keep_synced_days <= 3650, "keep_synced_days", "between 0 and 3650"),
             (10 <= self.sync_interval_s <= 86400, "sync_interval_s", "between 10 and 86400"),

@@ -65,17 +65,26 @@ def smoke_test(bundle_dir: Path, manifest: ModelManifest) -> None:
     """Load the bundle in onnxruntime and predict once, before it may become current."""
     import numpy as np
 
-    from .inference.engine import OnnxModel
+    from .inference.engine import Embedder, OnnxModel
 
     try:
-        probabilities = OnnxModel(bundle_dir, manifest).probabilities([SMOKE_PAIR] * 2)
+        if manifest.task == "embed":
+            vectors = Embedder(bundle_dir, manifest).embed(list(SMOKE_PAIR))
+            ok = vectors.ndim == 2 and len(vectors) == 2 and np.allclose(
+                np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+            output_shape = vectors.shape
+        else:
+            probabilities = OnnxModel(bundle_dir, manifest).probabilities([SMOKE_PAIR] * 2)
+            ok = probabilities.shape == (2, len(manifest.labels)) and bool(
+                np.all(np.isfinite(probabilities)))
+            output_shape = probabilities.shape
     except BundleError:
         raise
     except Exception as exc:  # onnxruntime's own errors: the model does not run here
         raise BundleError(f"{manifest.name} does not run: {type(exc).__name__}: {exc}",
                           hint="the bundle may need a newer Chalkbox, or was built wrongly")
-    if probabilities.shape != (2, len(manifest.labels)) or not np.all(np.isfinite(probabilities)):
-        raise BundleError(f"{manifest.name} gives unusable output {probabilities.shape} on a "
+    if not ok:
+        raise BundleError(f"{manifest.name} gives unusable output {output_shape} on a "
                           "smoke test", hint="do not install this bundle; report it to the centre")
 
 

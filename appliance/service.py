@@ -14,8 +14,9 @@ from pathlib import Path
 from .bundle import verify_bundle
 from .config import BoxConfig
 from .content import Exercise
-from .errors import FormatError, NotFound, NotSaved, StoreError
-from .inference.engine import BatchedModel, OnnxModel
+from .ask import KnowledgeBase, answer_question
+from .errors import BundleError, FormatError, NotFound, NotSaved, StoreError
+from .inference.engine import BatchedModel, Embedder, OnnxModel
 from .inference.grade import Grade, grade_answer
 from .models import current_bundle_dir
 from .privacy import load_secret, pseudonym
@@ -33,36 +34,49 @@ class BoxService:
         self.content = ContentStore(config.content_path)
         self.roster = Roster(config.roster_path)
         self._secret = load_secret(config.secrets_dir)
-        self._model: OnnxModel | None = None
         self.on_batch = None  # set by the web app: metrics of every model run
-        self._model_dir: Path | None = None
+        self._models: dict[str, tuple[Path, OnnxModel]] = {}  # task -> (bundle dir, model)
         self._load_lock = threading.Lock()
+        self.knowledge = KnowledgeBase(self.content)
 
-    # --- the model -----------------------------------------------------------
-    def grader(self) -> OnnxModel:
-        target = current_bundle_dir(self.config.models_dir, "grade")
-        model = self._model
-        if model is not None and target == self._model_dir:
-            return model
+    # --- the models ------------------------------------------------------------
+    def _model(self, task: str) -> OnnxModel:
+        """The installed model of ``task``, (re)loaded when ``current`` points elsewhere."""
+        target = current_bundle_dir(self.config.models_dir, task)
+        loaded = self._models.get(task)
+        if loaded is not None and loaded[0] == target:
+            return loaded[1]
         with self._load_lock:
-            if self._model is None or target != self._model_dir:
+            loaded = self._models.get(task)
+            if loaded is None or loaded[0] != target:
                 manifest = verify_bundle(target, self.config.public_key_path)
-                if self.config.batching:
+                if task == "embed":
+                    model = Embedder(target, manifest, self.config.inference_threads)
+                elif self.config.batching:
                     model = BatchedModel(target, manifest, self.config.inference_threads,
                                          self.config.batch_max_size,
                                          self.config.batch_max_wait_ms / 1000)
                 else:
                     model = OnnxModel(target, manifest, self.config.inference_threads)
                 model.on_batch = self.on_batch
-                old, self._model = self._model, model
-                if old is not None:
-                    old.close()  # its queued requests finish first
-                self._model_dir = target
-                log.info("grading with %s (%s)", manifest.name, self._model.providers[0])
-            return self._model
+                self._models[task] = (target, model)
+                if loaded is not None:
+                    loaded[1].close()  # its queued requests finish first
+                log.info("%s model %s (%s)", task, manifest.name, model.providers[0])
+            return self._models[task][1]
+
+    def grader(self) -> OnnxModel:
+        return self._model("grade")
 
     def loaded_model(self) -> OnnxModel | None:
-        return self._model
+        loaded = self._models.get("grade")
+        return loaded[1] if loaded else None
+
+    def _optional_model(self, task: str) -> OnnxModel | None:
+        try:
+            return self._model(task)
+        except BundleError:
+            return None
 
     # --- content ---------------------------------------------------------------
     def exercise(self, exercise_id: str) -> Exercise:
@@ -117,3 +131,30 @@ class BoxService:
             model_id=grade.model_id, model_version=grade.model_version,
             prediction=grade.label, confidence=grade.confidence))
         return record, grade
+
+    def ask(self, *, question: str, class_id: str, nickname: str,
+            idempotency_key: str | None = None):
+        """A student's question: the class FAQ's best answer if the models are sure enough,
+        else forwarded to the teacher (recorded without a prediction). (record, result)."""
+        student = pseudonym(self._secret, class_id, nickname)
+        try:
+            self.roster.remember(student, class_id, nickname)
+        except StoreError as exc:
+            log.warning("roster not updated: %s", exc.message)
+        result = answer_question(self.knowledge, self._optional_model("embed"),
+                                 self._optional_model("match"), question,
+                                 self.config.ask_answer_above)
+        texts = {"question": question}
+        if result.answered:
+            texts["answer"] = result.answer
+        record = self._new_record(
+            kind="question", class_id=class_id, student=student, texts=texts,
+            subject=result.subject, grade_band=result.grade_band,
+            exercise_id=result.faq_id if result.answered else None,
+            model_id=result.model_id, model_version=result.model_version,
+            prediction=result.faq_id if result.answered else None,
+            confidence=result.confidence, idempotency_key=idempotency_key)
+        try:
+            return self.outbox.append(record), result
+        except StoreError as exc:
+            raise NotSaved(exc, result.to_dict())

@@ -122,3 +122,23 @@ def start_centre(root: Path, boxes: dict[str, str], publish_bundles=(), public_k
                     f"http://127.0.0.1:{port}", root / "gunicorn.log").wait_ready()
     server.port, server.config, server.tokens = port, config, tokens
     return server
+
+
+@pytest.fixture(scope="session")
+def ask_bundles(tiny_base, keypair, tmp_path_factory):
+    """A tiny matcher trained on the demo FAQ and a tiny sentence encoder, both signed."""
+    from appliance.content import demo_content_dir, read_faq
+    from export.build import BuildRequest, build_bundle
+    from export.embed import build_embed_bundle
+    from training.recipes import faq_match_pairs, train_matcher
+
+    root = tmp_path_factory.mktemp("ask")
+    train_matcher(None, root / "match-ckpt", base_model=str(tiny_base), epochs=6,
+                  learning_rate=1e-3, batch_size=32, max_length=96)
+    pairs, labels = faq_match_pairs(read_faq(demo_content_dir() / "faq.csv"))
+    build_bundle(BuildRequest(model_dir=root / "match-ckpt", out_dir=root / "match",
+                              signing_key=keypair[0], check_pairs=pairs, check_labels=labels,
+                              version="1.0.0"))
+    texts = [e.question for e in read_faq(demo_content_dir() / "faq.csv")]
+    build_embed_bundle(tiny_base, root / "embed", keypair[0], texts, version="1.0.0")
+    return root / "match", root / "embed"

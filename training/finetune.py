@@ -37,6 +37,7 @@ class FinetuneConfig:
     output_dir: Path
     base_model: str | None = None       # any HF checkpoint path; None: the packaged MiniLM
     model_id: str = "grade"
+    task: str = "grade"
     input_format: str = "reference|answer"
     labels: tuple[str, ...] = LABELS
     positive_label: str = "correct"
@@ -132,7 +133,7 @@ def finetune(config: FinetuneConfig, train: tuple[list, list], evaluation: tuple
         metrics["n"] = len(eval_rows)
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
-    CheckpointInfo(task="grade", labels=config.labels, positive_label=config.positive_label,
+    CheckpointInfo(task=config.task, labels=config.labels, positive_label=config.positive_label,
                    input_format=config.input_format, max_length=config.max_length,
                    model_id=config.model_id, base_model=base,
                    metrics={"validation": metrics} if metrics else {}).save(output_dir)

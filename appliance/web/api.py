@@ -71,6 +71,23 @@ def grade():
     return jsonify({"record_id": record.id, "saved": True, "grade": result.to_dict()})
 
 
+@bp.post("/ask")
+def ask():
+    """A student's question: answered from the class FAQ, or forwarded to the teacher."""
+    data = json_body()
+    v.no_unknown_fields(data, ("question", "class_id", "nickname", "idempotency_key"), "body")
+    record, result = service().ask(
+        question=v.text(data, "question", max_len=_answer_limit()),
+        class_id=v.text(data, "class_id", max_len=40),
+        nickname=v.text(data, "nickname", max_len=40),
+        idempotency_key=v.text(data, "idempotency_key", max_len=64, required=False))
+    body = {"record_id": record.id, "saved": True, "forwarded": not result.answered,
+            "confidence": result.confidence}
+    if result.answered:
+        body.update(answer=result.answer, faq_id=result.faq_id, matched_question=result.question)
+    return jsonify(body), 201
+
+
 @bp.post("/explain")
 def explain_answer():
     """Why an answer got its grade: a hint, a suggestion, and the words that drove it."""

@@ -1,0 +1,85 @@
+"""Answering a student's question from the class knowledge base (the FAQ).
+
+Two stages: the sentence encoder (task "embed") retrieves the FAQ questions
+nearest to the student's (cosine over precomputed, normalised vectors: numpy), then
+the cross-encoder (task "match") reads the question with each candidate's answer
+and gives a calibrated probability that it answers it. At or above the box's
+``ask_answer_above`` the best answer is given; below, the student may rephrase and
+the question goes to the teacher's queue. Without an encoder every FAQ entry is a
+candidate (fine for a few hundred); without a matcher nothing is answered, since
+a cosine is not a probability a teacher could set a threshold on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+
+from .content import FaqEntry
+from .inference.engine import Embedder, OnnxModel
+from .inference.pairs import grade_pair
+
+RETRIEVE_K = 5
+MAX_CANDIDATES_WITHOUT_ENCODER = 300
+
+
+class KnowledgeBase:
+    """The FAQ with its question vectors, recomputed when the FAQ or the encoder changes."""
+
+    def __init__(self, content):
+        self.content = content
+        self._lock = threading.Lock()
+        self._cache: tuple[tuple, list[FaqEntry], np.ndarray | None] | None = None
+
+    def entries_and_vectors(self, embedder: Embedder | None) -> tuple[list[FaqEntry], np.ndarray | None]:
+        try:
+            stamp = self.content.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            stamp = 0
+        key = (stamp, embedder.manifest.name if embedder else None)
+        with self._lock:
+            if self._cache is None or self._cache[0] != key:
+                entries = self.content.faq()
+                vectors = embedder.embed([e.question for e in entries]) if embedder and entries else None
+                self._cache = (key, entries, vectors)
+            return self._cache[1], self._cache[2]
+
+
+@dataclasses.dataclass(frozen=True)
+class AskResult:
+    answered: bool
+    confidence: float | None = None
+    faq_id: str | None = None
+    question: str | None = None        # the FAQ question that was matched
+    answer: str | None = None
+    subject: str | None = None
+    grade_band: str | None = None
+    model_id: str | None = None
+    model_version: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def answer_question(kb: KnowledgeBase, embedder: Embedder | None, matcher: OnnxModel | None,
+                    question: str, threshold: float) -> AskResult:
+    entries, vectors = kb.entries_and_vectors(embedder)
+    if not entries or matcher is None:
+        return AskResult(answered=False)
+    if vectors is not None:
+        scores = vectors @ embedder.embed([question])[0]
+        candidates = [entries[i] for i in np.argsort(-scores)[:RETRIEVE_K]]
+    else:
+        candidates = entries[:MAX_CANDIDATES_WITHOUT_ENCODER]
+    manifest = matcher.manifest
+    # A matcher reads (student question, candidate answer): input_format "question|answer".
+    pairs = [grade_pair(manifest.input_format, question, entry.question, entry.answer)
+             for entry in candidates]
+    probabilities = matcher.probabilities(pairs)[:, manifest.labels.index(manifest.positive_label)]
+    best = int(np.argmax(probabilities))
+    entry, confidence = candidates[best], round(float(probabilities[best]), 4)
+    return AskResult(answered=confidence >= threshold, confidence=confidence, faq_id=entry.id,
+                     question=entry.question, answer=entry.answer, subject=entry.subject,
+                     grade_band=entry.grade_band, model_id=manifest.model_id,
+                     model_version=manifest.version)
