@@ -23,11 +23,13 @@ def test_demo_runs_the_whole_loop(tiny_base, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert re.search(r"-> (correct|incorrect) \(\d+%\)", out)
-    assert re.search(r"stick -> centre: 1 new; ingesting again adds 0; central store holds 1 "
+    assert re.search(r"stick -> centre: 2 new; ingesting again adds 0; central store holds 2 "
                      r"records", out), out
     # the interaction really is in the box's TinyDB outbox and in the central SQLite store
     segments = list((work / "box" / "outbox").glob("segment-*.json"))
     assert segments and '"kind":"answer"' in segments[0].read_text()
     with sqlite3.connect(work / "central" / "chalkbox.db") as db:
-        assert db.execute("SELECT kind FROM records").fetchall() == [("answer",)]
+        assert db.execute("SELECT kind FROM records ORDER BY id").fetchall() == [
+            ("answer",), ("question",)]
     assert "http://127.0.0.1:" in out
+    assert "asks: why is the sky blue" in out

@@ -23,6 +23,7 @@ from appliance.serve import gunicorn_argv, gunicorn_env, http_json, wait_ready
 from appliance.store import open_outbox
 from appliance.sync.usb import export_to_stick
 from export.build import BuildRequest, build_bundle
+from appliance.models import install_bundle
 from export.keys import ensure_keypair
 
 from .errors import TrainingError
@@ -80,12 +81,15 @@ def run_demo(config: DemoConfig) -> None:
                                          signing_key=private_key, check_pairs=pairs,
                                          check_labels=labels))
     click.echo(f"    bundle {manifest.name}: {json.dumps(manifest.metrics['export'])}")
+    ask_bundles = _build_ask_models(config, work, private_key)
 
     step("3/6 provisioning a local box")
     box = provision(ProvisionRequest(data_dir=work / "box", school_id=config.school_id,
                                      public_key=public_key, bundle=bundle_dir,
                                      content_dir=demo_content_dir(), host=config.host,
                                      port=config.port))
+    for bundle in ask_bundles:
+        install_bundle(box.models_dir, bundle, box.public_key_path)
     click.echo(f"    box {box.box_id} in {box.data_dir}")
 
     step(f"4/6 serving with gunicorn on http://{config.host}:{config.port}/")
@@ -103,6 +107,13 @@ def run_demo(config: DemoConfig) -> None:
         click.echo(f"    Q: {exercise.question}\n    A: {exercise.reference_answers[0]}\n"
                    f"    -> {result['grade']['label']} ({result['grade']['confidence']:.0%}), "
                    f"record {result['record_id']}")
+        question = "why is the sky blue during the day?"
+        status, asked = http_json("POST", base_url + "/api/v1/ask", {
+            "question": question, "class_id": config.class_id, "nickname": "demo-student"})
+        if status != 201:
+            raise TrainingError(f"the box answered {status}: {asked}")
+        reply = asked.get("answer") or "(not sure: forwarded to the teacher)"
+        click.echo(f"    asks: {question}\n    -> {reply} ({asked['confidence'] or 0:.0%})")
 
         step("6/6 carrying the records to the centre (as on a USB stick)")
         stick = work / "usb-stick"
@@ -126,6 +137,30 @@ def run_demo(config: DemoConfig) -> None:
         if server.poll() is None:
             server.terminate()
             server.wait(timeout=30)
+
+
+def _build_ask_models(config: DemoConfig, work: Path, private_key: Path) -> list[Path]:
+    """The two models behind "ask": a matcher fine-tuned on the demo FAQ, and the base
+    model as the sentence encoder that retrieves candidates."""
+    from appliance.content import read_faq
+    from export.embed import build_embed_bundle
+    from training.finetune import default_base_model
+    from training.recipes import faq_match_pairs, train_matcher
+
+    faq = read_faq(demo_content_dir() / "faq.csv")
+    click.echo(f"    ask: fine-tuning the answer matcher on the demo FAQ ({len(faq)} entries)")
+    match_dir = work / "models" / "match-teacher"
+    train_matcher(None, match_dir, base_model=config.base_model, epochs=config.epochs,
+                  learning_rate=config.learning_rate, model_id="match-demo", max_length=160)
+    pairs, labels = faq_match_pairs(faq)
+    match_bundle = work / "bundles" / "match-demo"
+    build_bundle(BuildRequest(model_dir=match_dir, out_dir=match_bundle, signing_key=private_key,
+                              check_pairs=pairs, check_labels=labels))
+    embed_bundle = work / "bundles" / "embed-demo"
+    build_embed_bundle(Path(config.base_model or default_base_model()), embed_bundle,
+                       private_key, [e.question for e in faq], model_id="embed-demo")
+    click.echo("    ask: matcher and sentence encoder exported, int8, checked, signed")
+    return [match_bundle, embed_bundle]
 
 
 def _print_guide(config: DemoConfig, work: Path, data_dir: Path) -> None:
