@@ -26,13 +26,33 @@ IDEMPOTENCY_KEY_MAX = 64
 QUESTION_MAX = 2000
 REFERENCE_MAX = 4000
 
-# The server strips surrounding whitespace and refuses what is left empty: a value must hold
-# at least one character that Python's str.strip() keeps (Python's \s is str.isspace()).
-_NOT_BLANK = r"\S"
+
+
+def _not_blank_pattern() -> str:
+    """A regex (same meaning in ECMA-262, which JSON Schema uses, and in Python) matching any
+    character that str.strip() keeps: the server strips surrounding whitespace and refuses
+    what is left empty. Not ``\\S``: ECMA's and Python's whitespace differ (U+001C..U+001F,
+    U+0085, U+FEFF)."""
+    spaces = [c for c in range(0x110000) if chr(c).isspace()]
+    ranges: list[list[int]] = []
+    for c in spaces:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1][1] = c
+        else:
+            ranges.append([c, c])
+
+    def esc(c: int) -> str:
+        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+    return "[^" + "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in ranges) + "]"
+
+
+# A value must hold at least one character that survives str.strip().
+NOT_BLANK = _not_blank_pattern()
 
 
 def _text(max_length: int, description: str) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": _NOT_BLANK,
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK,
             "description": description + f" Surrounding whitespace is stripped; at most "
                                          f"{max_length} characters remain; never blank."}
 
@@ -176,6 +196,87 @@ def build_document(config: BoxConfig) -> dict[str, Any]:
             },
             "additionalProperties": False,
         },
+        "AskIn": {
+            "type": "object",
+            "required": ["question", "class_id", "nickname"],
+            "properties": {
+                "question": _text(answer_max, "The student's question."),
+                "class_id": _text(CLASS_ID_MAX, "The class the student joined."),
+                "nickname": _text(NICKNAME_MAX, "The student's nickname in that class."),
+                "idempotency_key": {
+                    **_text(IDEMPOTENCY_KEY_MAX, "One key per question: a re-send with the same "
+                                                 "key is stored once."),
+                    "nullable": True,
+                },
+            },
+            "additionalProperties": False,
+        },
+        "AskOut": {
+            "type": "object",
+            "description": "Answered from the class FAQ (answer, faq_id, matched_question), or "
+                           "forwarded to the teacher (forwarded: true; no answer).",
+            "required": ["record_id", "saved", "forwarded", "confidence"],
+            "properties": {
+                "record_id": {"type": "string", "format": "uuid"},
+                "saved": {"type": "boolean", "enum": [True]},
+                "forwarded": {"type": "boolean"},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1, "nullable": True,
+                               "description": "null when the box has no question models."},
+                "answer": {"type": "string"},
+                "faq_id": {"type": "string"},
+                "matched_question": {"type": "string"},
+            },
+            "additionalProperties": False,
+        },
+        "AskNotSaved": {
+            "description": "The question was answered but could not be stored.",
+            "type": "object",
+            "required": ["error", "saved", "grade"],
+            "properties": {
+                "error": {"$ref": "#/components/schemas/ErrorDetail"},
+                "saved": {"type": "boolean", "enum": [False]},
+                "grade": {"type": "object", "description": "What the box found (AskResult)."},
+            },
+            "additionalProperties": False,
+        },
+        "AskUnavailable": {
+            "oneOf": [{"$ref": "#/components/schemas/Error"},
+                      {"$ref": "#/components/schemas/AskNotSaved"}],
+        },
+        "ExplainIn": {
+            "type": "object",
+            "required": ["exercise_id", "answer"],
+            "properties": {
+                "exercise_id": _text(EXERCISE_ID_MAX, "An exercise id from GET /exercises."),
+                "answer": _text(answer_max, "The student's answer."),
+            },
+            "additionalProperties": False,
+        },
+        "Explanation": {
+            "type": "object",
+            "required": ["hint", "suggestion", "words"],
+            "properties": {
+                "hint": {"type": "string",
+                         "description": "The part of the reference the answer supports best."},
+                "suggestion": {"type": "string", "nullable": True,
+                               "description": "For a wrong answer, the part of the reference it "
+                                              "supports least; null when correct."},
+                "words": {
+                    "type": "array",
+                    "description": "Spans of the answer and how much P(correct) drops without "
+                                   "each (occlusion).",
+                    "items": {
+                        "type": "object",
+                        "required": ["text", "weight"],
+                        "properties": {"text": {"type": "string"},
+                                       "weight": {"type": "number", "minimum": -1,
+                                                  "maximum": 1}},
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
         "Model": {
             "type": "object",
             "required": ["model_id", "version", "task", "labels", "metrics", "created_at"],
@@ -258,6 +359,31 @@ def build_document(config: BoxConfig) -> dict[str, Any]:
                 "503": no_model,
             },
         }},
+        "/api/v1/ask": {"post": {
+            "operationId": "ask", "tags": ["questions"],
+            "summary": "A student's question: answered from the class FAQ when the models are "
+                       "sure enough, else forwarded to the teacher. Stored either way.",
+            "requestBody": body("AskIn"),
+            "responses": {
+                "201": _json("AskOut", "Answered or forwarded, and stored."),
+                "400": bad_input,
+                "413": too_large,
+                "503": _json("AskUnavailable", "Not stored, or no store."),
+            },
+        }},
+        "/api/v1/explain": {"post": {
+            "operationId": "explainAnswer", "tags": ["answers"],
+            "summary": "Why an answer gets its grade: a hint, a suggestion, and the words that "
+                       "drove it. Nothing is stored.",
+            "requestBody": body("ExplainIn"),
+            "responses": {
+                "200": _json("Explanation", "The explanation."),
+                "400": bad_input,
+                "404": _error("No exercise with this exercise_id."),
+                "413": too_large,
+                "503": no_model,
+            },
+        }},
         "/api/v1/model": {"get": {
             "operationId": "modelInfo", "tags": ["model"],
             "summary": "The grading model in use.",
@@ -296,7 +422,8 @@ def build_document(config: BoxConfig) -> dict[str, Any]:
                            "\"field\"?, \"hint\"?}}.",
         },
         "servers": [{"url": "/"}],
-        "tags": [{"name": n} for n in ("exercises", "answers", "model", "meta", "operations")],
+        "tags": [{"name": n} for n in ("exercises", "answers", "questions", "model", "meta",
+                                          "operations")],
         "paths": paths,
         "components": {"schemas": schemas},
     }

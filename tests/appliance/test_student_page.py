@@ -90,3 +90,21 @@ def test_the_page_speaks_chinese_and_explains_the_grade(browser, live_box):
     assert page.locator("#verdict").inner_text() in ("正确！", "还不完全对。")
     page.locator("#hint").wait_for(state="visible", timeout=15000)
     assert page.locator("#hint").inner_text().startswith("提示: ")
+
+
+@pytest.mark.browser
+def test_a_student_asks_and_is_told_the_teacher_will_answer(browser, live_box):
+    page = browser.new_page()
+    page.goto(live_box.base_url + "/?lang=en")
+    page.get_by_label("Class code").fill("class-2d")
+    page.get_by_label("Your nickname").fill("Ravi")
+    page.get_by_role("button", name="Join").click()
+    page.get_by_label("Your question").fill("Why do cats purr?")
+    page.get_by_role("button", name="Ask").click()
+    result = page.locator("#ask-result")
+    result.wait_for(state="visible", timeout=15000)
+    # this box has no answer matcher installed: every question goes to the teacher
+    assert "Your teacher will answer it" in result.inner_text()
+    stored = [r for r in Outbox(load_config(live_box.data_dir).outbox_dir).records()
+              if r.kind == "question" and r.texts.get("question") == "Why do cats purr?"]
+    assert len(stored) == 1 and stored[0].prediction is None

@@ -126,6 +126,18 @@
 
   $("back").addEventListener("click", function () { show("exercises"); });
 
+  $("ask-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var box = $("ask-result");
+    $("ask-submit").disabled = true;
+    api("POST", "/ask", { question: $("ask-question").value, class_id: state.classId,
+                          nickname: state.nickname, idempotency_key: newKey() }).then(function (data) {
+      box.textContent = data.forwarded ? T.forwarded : T.answer_from + ": " + data.answer;
+    }).catch(function (err) {
+      box.textContent = T.error + ": " + err.message;
+    }).finally(function () { box.hidden = false; $("ask-submit").disabled = false; });
+  });
+
   $("answer-form").addEventListener("submit", function (event) {
     event.preventDefault();
     $("submit").disabled = true;
