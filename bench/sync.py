@@ -97,7 +97,7 @@ def main() -> None:
                                       school_id=config.school_id,
                                       outbox_range=(batch.first_position, batch.last_position))
             encode.append(time.perf_counter() - t0)
-            _, s = timed(lambda: push_payload(manifest, data))
+            _, s = timed(lambda m=manifest, d=data: push_payload(m, d))
             payload.append(s)
         if len(ordered) != CHUNK_RECORDS:
             raise RuntimeError(f"chunk holds {len(ordered)} records")

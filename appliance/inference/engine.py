@@ -67,11 +67,27 @@ class OnnxModel:
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros((0, len(self.manifest.labels)), dtype=np.float32)
+        return self._run(self.encode(pairs))
+
+    def _run(self, features: dict[str, np.ndarray]) -> np.ndarray:
         started = time.perf_counter()
-        logits = self.session.run(None, self.encode(pairs))[0]
+        logits = self.session.run(None, features)[0]
         if self.on_batch is not None:
-            self.on_batch(len(pairs), time.perf_counter() - started)
+            self.on_batch(len(features["input_ids"]), time.perf_counter() - started)
         return logits
+
+    def logits_by_length(self, pairs: Sequence[tuple[str, str]], chunk: int) -> np.ndarray:
+        """Logits of many pairs, run in chunks of similar length: a batch pads every pair to
+        its longest, so mixing a 20-token answer with a 120-token one wastes most of a run."""
+        features = self.encode(pairs)
+        lengths = features["attention_mask"].sum(axis=1)
+        order = np.argsort(lengths, kind="stable")
+        out = np.zeros((len(pairs), len(self.manifest.labels)), dtype=np.float32)
+        for start in range(0, len(order), chunk):
+            rows = order[start:start + chunk]
+            width = int(lengths[rows].max())
+            out[rows] = self._run({k: v[rows, :width] for k, v in features.items()})
+        return out
 
     def probabilities(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         return softmax(self.logits(pairs), self.manifest.temperature)
@@ -84,12 +100,12 @@ class BatchedModel(OnnxModel):
     """An OnnxModel whose runs go through a MicroBatcher: same interface, shared batches."""
 
     def __init__(self, bundle_dir: Path, manifest: ModelManifest, threads: int = 0,
-                 max_size: int = 32, max_wait_s: float = 0.004):
+                 max_size: int = 32, max_wait_s: float = 0.004, chunk: int = 8):
         super().__init__(bundle_dir, manifest, threads)
         from .batcher import MicroBatcher
 
-        self._batcher = MicroBatcher(super().logits, max_size, max_wait_s,
-                                     name=f"batcher-{manifest.name}")
+        self._batcher = MicroBatcher(lambda pairs: self.logits_by_length(pairs, chunk),
+                                     max_size, max_wait_s, name=f"batcher-{manifest.name}")
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:

@@ -26,7 +26,11 @@ def register(app: Flask) -> None:
         if exc.code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
             return error_response(413, f"request body is larger than {limit} bytes", field="body")
-        return error_response(exc.code or 500, exc.description or exc.name)
+        response, status = error_response(exc.code or 500, exc.description or exc.name)
+        for name, value in exc.get_headers():  # e.g. Allow on 405, WWW-Authenticate on 401
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
 
     @app.errorhandler(FormatError)
     def bad_input(exc: FormatError):
