@@ -22,6 +22,10 @@ from .inference.pairs import grade_pair
 
 RETRIEVE_K = 5
 MAX_CANDIDATES_WITHOUT_ENCODER = 300
+# The reranker only chooses among candidates the encoder found nearly as close as the
+# nearest: a small matcher can be confidently wrong about an unrelated answer, and a
+# confident wrong answer costs more trust than a question forwarded to the teacher.
+RETRIEVAL_MARGIN = 0.1
 
 
 class KnowledgeBase:
@@ -69,7 +73,9 @@ def answer_question(kb: KnowledgeBase, embedder: Embedder | None, matcher: OnnxM
         return AskResult(answered=False)
     if vectors is not None:
         scores = vectors @ embedder.embed([question])[0]
-        candidates = [entries[i] for i in np.argsort(-scores)[:RETRIEVE_K]]
+        nearest = np.argsort(-scores)[:RETRIEVE_K]
+        candidates = [entries[i] for i in nearest
+                      if scores[i] >= scores[nearest[0]] - RETRIEVAL_MARGIN]
     else:
         candidates = entries[:MAX_CANDIDATES_WITHOUT_ENCODER]
     manifest = matcher.manifest

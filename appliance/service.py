@@ -158,3 +158,16 @@ class BoxService:
             return self.outbox.append(record), result
         except StoreError as exc:
             raise NotSaved(exc, result.to_dict())
+
+    def feedback(self, *, record_id: str, feedback: str, class_id: str,
+                 nickname: str) -> InteractionRecord:
+        """A student's thumbs on one of their own answers or questions (weak labels)."""
+        student = pseudonym(self._secret, class_id, nickname)
+        rated = next((r for r in self.outbox.records() if r.id == record_id), None)
+        if rated is None or rated.kind not in ("answer", "question") or rated.student != student:
+            raise NotFound(f"no answer or question {record_id!r} of this student on this box")
+        return self.outbox.append(self._new_record(
+            kind="feedback", ref_id=rated.id, feedback=feedback, class_id=class_id,
+            student=student, subject=rated.subject, grade_band=rated.grade_band,
+            exercise_id=rated.exercise_id, model_id=rated.model_id,
+            model_version=rated.model_version, prediction=rated.prediction))

@@ -88,6 +88,18 @@ def ask():
     return jsonify(body), 201
 
 
+@bp.post("/feedback")
+def feedback():
+    """A thumbs up or down on a grade or an answer the student was given."""
+    data = json_body()
+    v.no_unknown_fields(data, ("record_id", "feedback", "class_id", "nickname"), "body")
+    record = service().feedback(record_id=v.text(data, "record_id", max_len=36),
+                                feedback=v.choice(data, "feedback", ("up", "down")),
+                                class_id=v.text(data, "class_id", max_len=40),
+                                nickname=v.text(data, "nickname", max_len=40))
+    return jsonify({"record_id": record.id, "saved": True}), 201
+
+
 @bp.post("/explain")
 def explain_answer():
     """Why an answer got its grade: a hint, a suggestion, and the words that drove it."""

@@ -243,6 +243,22 @@ def build_document(config: BoxConfig) -> dict[str, Any]:
             "oneOf": [{"$ref": "#/components/schemas/Error"},
                       {"$ref": "#/components/schemas/AskNotSaved"}],
         },
+        "FeedbackIn": {
+            "type": "object",
+            "required": ["record_id", "feedback", "class_id", "nickname"],
+            "properties": {
+                "record_id": _text(36, "The record_id of the answer or question rated."),
+                "feedback": {"type": "string", "enum": ["up", "down"]},
+                "class_id": _text(40, "The class code the student joined with."),
+                "nickname": _text(40, "The student's nickname (kept on the box only)."),
+            },
+            "additionalProperties": False,
+        },
+        "FeedbackOut": {
+            "type": "object",
+            "required": ["record_id", "saved"],
+            "properties": {"record_id": {"type": "string"}, "saved": {"type": "boolean"}},
+        },
         "ExplainIn": {
             "type": "object",
             "required": ["exercise_id", "answer"],
@@ -369,6 +385,19 @@ def build_document(config: BoxConfig) -> dict[str, Any]:
                 "400": bad_input,
                 "413": too_large,
                 "503": _json("AskUnavailable", "Not stored, or no store."),
+            },
+        }},
+        "/api/v1/feedback": {"post": {
+            "operationId": "feedback", "tags": ["answers"],
+            "summary": "A student's thumbs up or down on a grade or an answer they were given; "
+                       "stored (weak labels for the next model).",
+            "requestBody": body("FeedbackIn"),
+            "responses": {
+                "201": _json("FeedbackOut", "Stored."),
+                "400": bad_input,
+                "404": _error("No answer or question with this record_id on this box."),
+                "413": too_large,
+                "503": _json("Unavailable", "Not stored."),
             },
         }},
         "/api/v1/explain": {"post": {

@@ -157,3 +157,25 @@ def test_metrics_refuse_the_network_without_the_token(box_dir):
     assert client.get("/metrics", environ_base=local).status_code == 200
     assert client.get("/metrics", environ_base=local,
                       headers={"X-Forwarded-For": "10.0.0.23"}).status_code == 401
+
+
+def test_thumbs_on_ones_own_answer_are_stored_and_others_refused(live_box):
+    status, answered = request("POST", live_box.base_url + "/api/v1/answers",
+                               {**ANSWER, "answer": "it evaporates into steam"})
+    assert status == 201
+    thumbs = {"record_id": answered["record_id"], "feedback": "down", "class_id": "c-7",
+              "nickname": "Ana"}
+    status, body = request("POST", live_box.base_url + "/api/v1/feedback", thumbs)
+    assert status == 201, body
+    stored = {r.id: r for r in Outbox(load_config(live_box.data_dir).outbox_dir).records()}
+    record = stored[body["record_id"]]
+    assert record.kind == "feedback" and record.feedback == "down"
+    assert record.ref_id == answered["record_id"] and record.prediction == stored[
+        answered["record_id"]].prediction
+    # someone else cannot rate Ana's answer, and a made-up record is not found
+    assert request("POST", live_box.base_url + "/api/v1/feedback",
+                   {**thumbs, "nickname": "Bob"})[0] == 404
+    assert request("POST", live_box.base_url + "/api/v1/feedback",
+                   {**thumbs, "record_id": "nope"})[0] == 404
+    assert request("POST", live_box.base_url + "/api/v1/feedback",
+                   {**thumbs, "feedback": "meh"})[1]["error"]["field"] == "feedback"

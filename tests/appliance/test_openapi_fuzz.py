@@ -44,6 +44,8 @@ FUZZ = [
     ("POST /api/v1/grade", "negative", EXAMPLES),
     ("POST /api/v1/ask", "positive", EXAMPLES // 2),
     ("POST /api/v1/ask", "negative", EXAMPLES // 2),
+    ("POST /api/v1/feedback", "positive", EXAMPLES // 4),
+    ("POST /api/v1/feedback", "negative", EXAMPLES // 4),
     ("POST /api/v1/explain", "positive", EXAMPLES // 2),
     ("POST /api/v1/explain", "negative", EXAMPLES // 2),
     ("GET /api/v1/exercises/{exercise_id}", "positive", EXAMPLES // 2),
@@ -90,7 +92,8 @@ def _error(response) -> dict:
 
 def valid_requests_accepted(ctx, response, case):
     """A request the document calls valid gets a 2xx, or one of the answers the document gives
-    for valid input the box cannot take: an exercise id that is not on this box (404), an
+    for valid input the box cannot take: an exercise id (or, for feedback, a record of this
+    student) that is not on this box (404), an
     idempotency key already used for another answer (400 naming idempotency_key), a body over
     max_request_bytes once JSON-escaped (413)."""
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
@@ -102,6 +105,9 @@ def valid_requests_accepted(ctx, response, case):
     if status == 404 and label in ("POST /api/v1/answers", "POST /api/v1/explain",
                                    "GET /api/v1/exercises/{exercise_id}"):
         assert error.get("message", "").startswith("no exercise with id"), error
+        return True
+    if status == 404 and label == "POST /api/v1/feedback":  # a record id not of this student
+        assert error.get("message", "").startswith("no answer or question"), error
         return True
     if status == 400 and label == "POST /api/v1/answers":
         assert error.get("field") == "idempotency_key", error

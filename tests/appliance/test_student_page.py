@@ -35,9 +35,14 @@ def test_student_joins_answers_and_sees_the_grade(browser, live_box):
     verdict.wait_for(state="visible", timeout=15000)
     assert verdict.inner_text() in ("Correct!", "Not quite yet.")
     assert "%" in page.locator("#confidence").inner_text()
+    page.get_by_role("button", name="This grade seems wrong").click()
+    page.locator("#thanks").wait_for(state="visible", timeout=10000)
     records = [r for r in Outbox(load_config(live_box.data_dir).outbox_dir).records()
                if r.texts.get("answer") == "The water boils and becomes steam"]
     assert len(records) == 1 and records[0].class_id == "class-4b"
+    thumbs = [r for r in Outbox(load_config(live_box.data_dir).outbox_dir).records()
+              if r.kind == "feedback" and r.ref_id == records[0].id]
+    assert len(thumbs) == 1 and thumbs[0].feedback == "down"
     # the page uses nothing from outside the box
     assert all(req.startswith(live_box.base_url) for req in _requests(page, live_box))
 

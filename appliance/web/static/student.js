@@ -92,7 +92,8 @@
     $("question").textContent = ex.question;
     $("exercise-meta").textContent = ex.subject + " · " + T.grades + " " + ex.grade_band;
     $("answer").value = "";
-    ["result", "error", "hint", "suggestion", "words"].forEach(function (id) { $(id).hidden = true; });
+    ["result", "error", "hint", "suggestion", "words", "thanks"].forEach(function (id) { $(id).hidden = true; });
+    state.lastRecord = null;
     show("exercise");
     $("answer").focus();
   }
@@ -126,6 +127,16 @@
 
   $("back").addEventListener("click", function () { show("exercises"); });
 
+  Array.prototype.forEach.call(document.querySelectorAll(".thumb"), function (button) {
+    button.addEventListener("click", function () {
+      if (!state.lastRecord) { return; }
+      api("POST", "/feedback", { record_id: state.lastRecord, feedback: button.getAttribute("data-feedback"),
+                                 class_id: state.classId, nickname: state.nickname }).then(function () {
+        $("thanks").hidden = false;
+      }).catch(function () { /* a lost thumb is not worth an error message */ });
+    });
+  });
+
   $("ask-form").addEventListener("submit", function (event) {
     event.preventDefault();
     var box = $("ask-result");
@@ -151,6 +162,7 @@
                     nickname: state.nickname, idempotency_key: state.pending.key };
     api("POST", "/answers", payload).then(function (data) {
       state.pending = null;
+      state.lastRecord = data.record_id;
       showGrade(data.grade);
       showExplanation(payload.exercise_id, answer);
     }).catch(function (err) {
