@@ -150,8 +150,10 @@ def _build_ask_models(config: DemoConfig, work: Path, private_key: Path) -> list
     faq = read_faq(demo_content_dir() / "faq.csv")
     click.echo(f"    ask: fine-tuning the answer matcher on the demo FAQ ({len(faq)} entries)")
     match_dir = work / "models" / "match-teacher"
+    # Every FAQ entry: the box answers only questions its FAQ covers, so none is held out.
     train_matcher(None, match_dir, base_model=config.base_model, epochs=config.epochs,
-                  learning_rate=config.learning_rate, model_id="match-demo", max_length=160)
+                  learning_rate=config.learning_rate, model_id="match-demo", max_length=160,
+                  eval_fraction=0.0)
     pairs, labels = faq_match_pairs(faq)
     match_bundle = work / "bundles" / "match-demo"
     build_bundle(BuildRequest(model_dir=match_dir, out_dir=match_bundle, signing_key=private_key,

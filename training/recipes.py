@@ -25,26 +25,37 @@ def train_grader(data_dir: Path | None, out_dir: Path, *, eval_fraction: float =
 MATCH_LABELS = ("other", "match")
 
 
-def faq_match_pairs(entries, negatives: int = 2, seed: int = 13):
+def _words(text: str) -> set[str]:
+    return {w for w in "".join(c.lower() if c.isalnum() else " " for c in text).split()
+            if len(w) > 3}
+
+
+def faq_match_pairs(entries, negatives: int = 3, seed: int = 13):
     """(pairs, labels) for the "match" task from a FAQ: each question with its own answer
-    (match) and with ``negatives`` other answers (other), deterministically."""
+    (match) and with ``negatives`` other answers (other): the hardest first (the answers
+    sharing most words with the question, e.g. another colour question), then random ones,
+    so the matcher learns to tell near misses apart, deterministically."""
     import random
 
     rng = random.Random(seed)
     pairs, labels = [], []
-    answers = [e.answer for e in entries]
     for index, entry in enumerate(entries):
         pairs.append((entry.question, entry.answer))
         labels.append("match")
-        others = [a for i, a in enumerate(answers) if i != index]
-        for answer in rng.sample(others, min(negatives, len(others))):
-            pairs.append((entry.question, answer))
+        words = _words(entry.question)
+        others = [e for i, e in enumerate(entries) if i != index]
+        hard = sorted(others, key=lambda e: -len(words & _words(e.question + " " + e.answer)))
+        chosen = hard[: max(1, negatives - 1)]
+        rest = [e for e in others if e not in chosen]
+        chosen += rng.sample(rest, min(negatives - len(chosen), len(rest)))
+        for other in chosen:
+            pairs.append((entry.question, other.answer))
             labels.append("other")
     return pairs, labels
 
 
 def train_matcher(faq_path: Path | None, out_dir: Path, *, seed: int = 42,
-                  **settings) -> dict[str, float]:
+                  eval_fraction: float = 0.15, **settings) -> dict[str, float]:
     """Fine-tune the cross-encoder that decides whether a FAQ answer answers a question."""
     from appliance.content import read_faq
 
@@ -53,6 +64,6 @@ def train_matcher(faq_path: Path | None, out_dir: Path, *, seed: int = 42,
     config = FinetuneConfig(output_dir=Path(out_dir), seed=seed, task="match",
                             labels=MATCH_LABELS, positive_label="match",
                             input_format="question|answer", **settings)
-    train_entries, eval_entries = split_by_group(entries, lambda e: e.id, 0.15, seed)
+    train_entries, eval_entries = split_by_group(entries, lambda e: e.id, eval_fraction, seed)
     return finetune(config, faq_match_pairs(train_entries),
                     faq_match_pairs(eval_entries) if eval_entries else None)

@@ -209,7 +209,9 @@ def test_api_fuzz(api, label, mode, examples):
           f"{time.perf_counter() - started:.1f} s, by status {dict(sorted(tally.items()))}")
     if examples > 5:
         assert sum(tally.values()) >= examples // 2, tally
-    if mode == "positive" and label.startswith("POST"):  # valid input reaches the model
+    # valid input reaches the model (feedback needs a record of the student's own, which
+    # generated ids never name: its accepted path is tests/appliance/test_api.py's)
+    if mode == "positive" and label.startswith("POST") and label != "POST /api/v1/feedback":
         assert sum(n for s, n in tally.items() if s < 300) >= examples // 3, tally
 
 
