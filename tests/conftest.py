@@ -142,3 +142,19 @@ def ask_bundles(tiny_base, keypair, tmp_path_factory):
     texts = [e.question for e in read_faq(demo_content_dir() / "faq.csv")]
     build_embed_bundle(tiny_base, root / "embed", keypair[0], texts, version="1.0.0")
     return root / "match", root / "embed"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium driven by playwright (never a downloaded browser)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from helpers import CHROMIUM_ARGS
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                     args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

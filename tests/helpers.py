@@ -1,6 +1,7 @@
 """Test helpers that are not fixtures: free ports, a real gunicorn, a tiny random BERT."""
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 from pathlib import Path
@@ -60,3 +61,46 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str):
+    """A size-limited filesystem at ``path`` (a full stick, a full disk); needs root, else
+    the calling test is skipped with the reason."""
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (gunicorn's workers, huey's), deepest first."""
+    import os
+
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == parent:
+                found.append(int(entry))
+                frontier.append(int(entry))
+    return [*reversed(found), pid]
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--disable-quic", "--no-first-run", "--disable-component-update",
+                 "--disable-sync"]

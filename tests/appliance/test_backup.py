@@ -1,7 +1,6 @@
 """Backup to a stick and restore from it: verified copies, refusals that change nothing."""
 import json
 import os
-import subprocess
 import threading
 from pathlib import Path
 
@@ -136,14 +135,10 @@ def test_a_tampered_backup_is_refused_and_the_box_is_unchanged(box_dir, tmp_path
 
 @pytest.fixture
 def small_stick(tmp_path):
-    stick = tmp_path / "small-stick"
-    stick.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(stick)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    yield stick
-    subprocess.run(["umount", str(stick)], check=True)
+    from helpers import small_tmpfs
+
+    with small_tmpfs(tmp_path / "small-stick", "64k") as stick:
+        yield stick
 
 
 def test_a_stick_without_space_is_refused_and_left_empty(box_dir, small_stick):

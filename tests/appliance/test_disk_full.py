@@ -1,5 +1,4 @@
 """Disk full on the box: writes fail clearly, grading goes on, nothing is corrupted."""
-import subprocess
 
 import pytest
 
@@ -16,13 +15,10 @@ def small_outbox(box_dir, keypair):
     config = load_config(box_dir)
     (box_dir / "box.toml").write_text((box_dir / "box.toml").read_text().replace(
         "min_free_mb = 50", "min_free_mb = 0"))
-    outbox = config.outbox_dir
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(outbox)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    yield load_config(box_dir)
-    subprocess.run(["umount", str(outbox)], check=True)
+    from helpers import small_tmpfs
+
+    with small_tmpfs(config.outbox_dir, "192k"):
+        yield load_config(box_dir)
 
 
 def test_full_disk_refuses_writes_but_keeps_grading(small_outbox, tmp_path):

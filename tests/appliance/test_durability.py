@@ -6,7 +6,7 @@ import threading
 from appliance.config import load_config
 from appliance.store import Outbox
 from conftest import start_server
-from helpers import request
+from helpers import process_tree, request
 
 
 def test_acknowledged_answers_survive_kill_9(box_dir, tmp_path):
@@ -32,7 +32,7 @@ def test_acknowledged_answers_survive_kill_9(box_dir, tmp_path):
     while len(acknowledged) < 40:
         threading.Event().wait(0.05)
     # kill -9 the master and its worker, mid-stream
-    for pid in _tree(server.process.pid):
+    for pid in process_tree(server.process.pid):
         os.kill(pid, signal.SIGKILL)
     stop.set()
     for t in tablets:
@@ -46,17 +46,3 @@ def test_acknowledged_answers_survive_kill_9(box_dir, tmp_path):
         assert request("GET", server.base_url + "/readyz")[0] == 200
     finally:
         server.stop()
-
-
-def _tree(pid: int) -> list[int]:
-    """pid and its children (gunicorn's workers)."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        children.append(int(entry))
-            except OSError:
-                continue
-    return [*children, pid]

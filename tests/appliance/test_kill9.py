@@ -15,30 +15,12 @@ from appliance.config import load_config
 from appliance.store import open_outbox
 from appliance.syncbundle import find_sync_bundles, read_sync_bundle
 from conftest import start_server
-from helpers import request
+from helpers import process_tree, request
 from test_worker import start_worker
 
 
-def descendants(pid):
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == parent:
-                found.append(int(entry))
-                frontier.append(int(entry))
-    return found
-
-
 def kill9(process):
-    for pid in [*descendants(process.pid), process.pid]:
+    for pid in process_tree(process.pid):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -1,24 +1,11 @@
 """The student page in a real headless Chromium (Debian's chromium, driven by playwright)."""
-import shutil
 
 import pytest
 
 from appliance.config import load_config
 from appliance.store import Outbox
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-component-update", "--disable-sync"]
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.browser

@@ -4,7 +4,6 @@ The box is set up so that every grade goes to review (review_below = 1.0) and a
 "USB stick" directory is mounted under its usb_mount_root.
 """
 import re
-import shutil
 import urllib.error
 import urllib.request
 
@@ -18,9 +17,6 @@ from appliance.store.teachers import TeacherAccounts
 from conftest import provision_box, start_server
 from helpers import request
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-component-update", "--disable-sync"]
 TEACHER, PASSWORD = "ms-okafor", "chalk-and-talk-1"
 ANSWER = {"exercise_id": "sci-states-of-matter-1", "answer": "the ice turns into water",
           "class_id": "class-5a", "nickname": "Ravi"}
@@ -42,15 +38,6 @@ def teacher_box(tmp_path_factory, keypair, grade_bundle):
     yield server
     server.stop()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def csrf(html: str) -> str:

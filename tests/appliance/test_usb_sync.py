@@ -2,7 +2,6 @@
 import base64
 import random
 import shutil
-import subprocess
 
 import pytest
 
@@ -119,19 +118,13 @@ def test_pulled_stick_at_random_points_never_half_ingests(box, tmp_path):
 def test_a_full_stick_is_refused_and_leaves_nothing(box, tmp_path):
     config, outbox = box
     fill(box, 400)
-    stick = tmp_path / "tiny-stick"
-    stick.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(stick)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    from helpers import small_tmpfs
+
+    with small_tmpfs(tmp_path / "tiny-stick", "64k") as stick:
         with pytest.raises(StoreError, match="free"):
             export_to_stick(outbox, config, stick)
         assert find_sync_bundles(stick) == []
         assert len(outbox.pending()) == 400
-    finally:
-        subprocess.run(["umount", str(stick)], check=True)
 
 
 def test_sticks_are_listed_under_the_mount_root(tmp_path):
