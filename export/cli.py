@@ -77,3 +77,35 @@ def verify(bundle, public_key):
 
     manifest = verify_bundle(bundle, public_key)
     click.echo(f"ok: {manifest.name} ({manifest.task}, {manifest.quantization}) verifies")
+
+
+@export.command()
+@click.option("--bundle", required=True, type=click.Path(path_type=Path),
+              help="A signed model bundle (from 'chalkbox export build').")
+@click.option("--public-key", required=True, type=click.Path(path_type=Path),
+              help="The fleet public key (PEM) the bundle must verify with.")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="A dataset split: a SemEval-2013 Task 7 directory of XML files, or a WikiQA "
+                   "directory (a.toks, b.toks, sim.txt, id.txt).")
+@click.option("--format", "fmt", required=True, type=click.Choice(("semeval", "wikiqa")),
+              help="semeval: grade every answer against its references; wikiqa: rank candidates.")
+@click.option("--json", "as_json", is_flag=True, help="Print every metric as one JSON document.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Only the first N answers (semeval) or questions (wikiqa).")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="onnxruntime threads (0: one per core).")
+def evaluate(bundle, public_key, data_path, fmt, as_json, limit, threads):
+    """Measure a verified BUNDLE on a dataset with the box's own inference code (no torch).
+
+    Prints the same metrics as 'chalkbox train evaluate' (accuracy, precision, recall, macro,
+    weighted and per-class F1, confusion matrix, ECE; MAP and MRR for wikiqa).
+    """
+    from appliance.bundle import verify_bundle
+    from appliance.inference.engine import OnnxModel
+
+    from .evaluate import evaluate_model, load_dataset, render
+
+    dataset = load_dataset(data_path, fmt)
+    manifest = verify_bundle(bundle, public_key)
+    result = evaluate_model(OnnxModel(bundle, manifest, threads), dataset, fmt, limit=limit)
+    click.echo(json.dumps(result, indent=2, sort_keys=True) if as_json else render(result))

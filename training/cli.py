@@ -203,3 +203,25 @@ def demo(workdir, base_model, epochs, learning_rate, host, port, no_serve):
     run_demo(DemoConfig(workdir=workdir, base_model=base_model, epochs=epochs,
                         learning_rate=learning_rate, host=host,
                         port=port, serve=not no_serve))
+
+
+@train.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
+              help="A trained checkpoint directory (config.json + chalkbox.json).")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="A dataset split: a SemEval-2013 Task 7 directory of XML files, or a WikiQA "
+                   "directory (a.toks, b.toks, sim.txt, id.txt).")
+@click.option("--format", "fmt", required=True, type=click.Choice(("semeval", "wikiqa")),
+              help="semeval: grade every answer against its references; wikiqa: rank candidates.")
+@click.option("--json", "as_json", is_flag=True, help="Print every metric as one JSON document.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Only the first N answers (semeval) or questions (wikiqa).")
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+def evaluate(model_dir, data_path, fmt, as_json, limit, batch_size):
+    """Measure a PyTorch checkpoint on a dataset (same metrics as 'chalkbox export evaluate')."""
+    import json
+
+    from .evaluate import evaluate_checkpoint, render
+
+    result = evaluate_checkpoint(model_dir, data_path, fmt, limit=limit, batch_size=batch_size)
+    click.echo(json.dumps(result, indent=2, sort_keys=True) if as_json else render(result))
