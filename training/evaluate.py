@@ -18,24 +18,8 @@ import numpy as np
 from appliance.bundle import ModelManifest
 from appliance.inference.engine import softmax
 from export.checkpoint import read_checkpoint_info
-from export.evaluate import (  # noqa: F401  (re-exported: one implementation of the metrics)
-    FORMATS,
-    accuracy,
-    average_precision,
-    classification_metrics,
-    confusion_matrix,
-    evaluate_model,
-    expected_calibration_error,
-    load_dataset,
-    macro_f1,
-    map_mrr,
-    per_class_f1,
-    precision,
-    recall,
-    reciprocal_rank,
-    render,
-    weighted_f1,
-)
+from export.datasets import FORMATS, load_dataset  # noqa: F401  (re-exported)
+from export.evaluate import evaluate_model, render  # noqa: F401  (re-exported)
 
 from .errors import TrainingError
 
@@ -97,7 +81,7 @@ def evaluate_checkpoint(model_dir: Path, data: Path, fmt: str, *, limit: int | N
                         batch_size: int = 32) -> dict[str, Any]:
     """The metrics of a PyTorch checkpoint on a SemEval or WikiQA split (the dataset is read,
     and a wrong path or format refused, before the model is loaded)."""
-    from export.evaluate import DatasetError
+    from export.datasets import DatasetError
 
     try:
         dataset = load_dataset(Path(data), fmt)

@@ -9,18 +9,18 @@ import pytest
 
 from appliance.bundle import ModelManifest
 from appliance.inference.grade import grade_answer
-from export.evaluate import (
+from export.datasets import read_semeval
+from export.evaluate import evaluate_model
+from export.metrics import (
     accuracy,
     average_precision,
     classification_metrics,
     confusion_matrix,
-    evaluate_model,
     expected_calibration_error,
     macro_f1,
     map_mrr,
     per_class_f1,
     precision,
-    read_semeval,
     recall,
     reciprocal_rank,
     weighted_f1,

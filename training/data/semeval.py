@@ -5,7 +5,7 @@ Beetle, with a ``category``: BEST, GOOD, MINIMAL, KEYWORD) and ``studentAnswers/
 with ``accuracy="correct"|"incorrect"`` (the 2-way labels; pass ``labels`` for 3- or 5-way
 data). See ../shared/datasets/README.md.
 
-The parsing itself is in ``export/evaluate.py``, so that ``chalkbox export evaluate`` (which
+The parsing itself is in ``export/datasets.py``, so that ``chalkbox export evaluate`` (which
 may not import training) reads the data exactly as training does; this module is the training
 side's entry point and turns its errors into :class:`TrainingError`.
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from export import evaluate as _core
-from export.evaluate import (  # noqa: F401  (re-exported)
+from export import datasets as _core
+from export.datasets import (  # noqa: F401  (re-exported)
     GRADE_BANDS,
     SEMEVAL_LABELS,
     ReadReport,

@@ -6,7 +6,7 @@ A split directory holds four files with one line per candidate pair: ``a.toks`` 
 question, in the order questions first appear:
 ``QAGroup(question_id, question, [(candidate, label), ...])``.
 
-The parsing is in ``export/evaluate.py`` (``chalkbox export evaluate`` reads WikiQA too and may
+The parsing is in ``export/datasets.py`` (``chalkbox export evaluate`` reads WikiQA too and may
 not import training); here its errors become :class:`TrainingError`. Files whose line counts
 differ are refused naming each file and its count; a line with a label other than 0/1 or an
 empty text is skipped and counted in the report.
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from export import evaluate as _core
-from export.evaluate import QAGroup, ReadReport, WikiQAData  # noqa: F401  (re-exported)
+from export import datasets as _core
+from export.datasets import QAGroup, ReadReport, WikiQAData  # noqa: F401  (re-exported)
 
 from ..errors import TrainingError
 
