@@ -33,14 +33,23 @@ def train() -> None:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--eval-fraction", type=click.FloatRange(0.0, 0.9), default=0.15, show_default=True,
               help="Share of exercises held out (whole exercises, never seen in training).")
+@click.option("--format", "data_format", type=click.Choice(("content", "semeval")),
+              default="content", show_default=True,
+              help="content: exercises.csv + answers.csv; semeval: a SemEval-2013 2-way split.")
+@click.option("--input-format", type=click.Choice(("reference|answer", "question+reference|answer")),
+              default="reference|answer", show_default=True,
+              help="What the cross-encoder reads (recorded in the checkpoint and the bundle).")
 def grade(data_dir, out_dir, base_model, epochs, learning_rate, batch_size, max_length, seed,
-          eval_fraction):
+          eval_fraction, data_format, input_format):
     """Fine-tune a grading model on teacher-labelled answers."""
     from .recipes import train_grader
 
+    if data_format == "semeval" and data_dir is None:
+        raise click.UsageError("--format semeval needs --data (a split directory)")
     metrics = train_grader(data_dir, out_dir, base_model=base_model, epochs=epochs,
                            learning_rate=learning_rate, batch_size=batch_size,
-                           max_length=max_length, seed=seed, eval_fraction=eval_fraction)
+                           max_length=max_length, seed=seed, eval_fraction=eval_fraction,
+                           data_format=data_format, input_format=input_format)
     click.echo(f"model written to {out_dir}; validation: {metrics}")
 
 

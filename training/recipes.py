@@ -10,11 +10,22 @@ from .data.splits import split_by_group
 from .finetune import FinetuneConfig, finetune
 
 
+def read_grading_data(data_dir: Path | None, fmt: str = "content"):
+    """(exercises, labelled answers) from a teacher content dir or a SemEval-2013 split."""
+    if fmt == "semeval":
+        from .data.semeval import read_semeval
+
+        data = read_semeval(Path(data_dir))
+        return data.exercises, data.answers
+    return read_labelled_content(data_dir or demo_content_dir())
+
+
 def train_grader(data_dir: Path | None, out_dir: Path, *, eval_fraction: float = 0.15,
-                 seed: int = 42, **settings) -> dict[str, float]:
-    """Fine-tune a grader on a content dir, holding out whole exercises for validation."""
+                 seed: int = 42, data_format: str = "content", **settings) -> dict[str, float]:
+    """Fine-tune a grader on a content dir or a SemEval split, holding out whole exercises
+    (questions) for validation."""
     config = FinetuneConfig(output_dir=Path(out_dir), seed=seed, **settings)
-    exercises, answers = read_labelled_content(data_dir or demo_content_dir())
+    exercises, answers = read_grading_data(data_dir, data_format)
     train_answers, eval_answers = split_by_group(answers, lambda a: a.exercise_id, eval_fraction,
                                                  seed)
     train = labelled_grade_pairs(exercises, train_answers, config.input_format)

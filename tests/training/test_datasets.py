@@ -167,3 +167,20 @@ def test_wikiqa_bad_labels_are_skipped_and_missing_files_named(tmp_path):
     (split / "id.txt").unlink()
     with pytest.raises(TrainingError, match="lacks id.txt"):
         read_wikiqa(split)
+
+
+def test_a_grader_trains_on_a_semeval_split(tiny_base, tmp_path):
+    """`chalkbox train grade --format semeval`: held-out questions, a self-describing checkpoint."""
+    import json
+
+    from tests_cli import run_chalkbox
+
+    split = DATASETS / "semeval2013-task7-2way" / "sciEntsBank" / "test-unseen-questions"
+    done = run_chalkbox("train", "grade", "--data", split, "--format", "semeval", "--out",
+                        tmp_path / "model", "--base-model", tiny_base, "--epochs", "1",
+                        "--max-length", "64", "--batch-size", "32", "--eval-fraction", "0.2",
+                        "--input-format", "question+reference|answer")
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads((tmp_path / "model" / "chalkbox.json").read_text())
+    assert info["input_format"] == "question+reference|answer"
+    assert info["metrics"]["validation"]["n"] > 50  # whole questions held out
