@@ -34,12 +34,15 @@ def keygen(private_key):
               help="Where to write the bundle directory.")
 @click.option("--key", "signing_key", required=True, type=existing_file, help="The signing key.")
 @click.option("--check-data", type=existing_dir,
-              help="Content dir (exercises.csv + answers.csv) for the export checks; "
+              help="Labelled answers for the export checks: a content dir (exercises.csv + "
+                   "answers.csv) or, with --check-format semeval, a SemEval split; "
                    "default: the demo content.")
+@click.option("--check-format", type=click.Choice(("content", "semeval")), default="content",
+              show_default=True)
 @click.option("--target", type=click.Choice(TARGETS), help="Quantize for this CPU (default: this one).")
 @click.option("--no-quantize", is_flag=True, help="Ship fp32 (bigger, slower).")
 @click.option("--version", help="Bundle version (default: a UTC timestamp).")
-def build(model_dir, out_dir, signing_key, check_data, target, no_quantize, version):
+def build(model_dir, out_dir, signing_key, check_data, check_format, target, no_quantize, version):
     """Export MODEL to ONNX, quantize to int8, check, sign: a bundle in OUT."""
     from appliance.content import demo_content_dir, read_labelled_content
     from appliance.inference.pairs import labelled_grade_pairs
@@ -48,7 +51,15 @@ def build(model_dir, out_dir, signing_key, check_data, target, no_quantize, vers
     from .checkpoint import read_checkpoint_info
 
     info = read_checkpoint_info(model_dir)
-    exercises, answers = read_labelled_content(check_data or demo_content_dir())
+    if check_format == "semeval":
+        from .datasets import read_semeval
+
+        if check_data is None:
+            raise click.UsageError("--check-format semeval needs --check-data")
+        data = read_semeval(check_data)
+        exercises, answers = data.exercises, data.answers
+    else:
+        exercises, answers = read_labelled_content(check_data or demo_content_dir())
     pairs, labels = labelled_grade_pairs(exercises, answers, info.input_format)
     manifest = build_bundle(BuildRequest(model_dir=model_dir, out_dir=out_dir,
                                          signing_key=signing_key, check_pairs=pairs,
