@@ -11,6 +11,24 @@ from appliance.cli_types import existing_dir, existing_file, new_dir
 from .onnx import TARGETS
 
 
+def dataset_options(command):
+    """--data, --format, --json, --limit: what both evaluate commands read and print."""
+    for option in reversed([
+        click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+                     help="A dataset split: a SemEval-2013 Task 7 directory of XML files, or a "
+                          "WikiQA directory (a.toks, b.toks, sim.txt, id.txt)."),
+        click.option("--format", "fmt", required=True, type=click.Choice(("semeval", "wikiqa")),
+                     help="semeval: grade every answer against its references; wikiqa: rank "
+                          "candidates."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print every metric as one JSON document."),
+        click.option("--limit", type=click.IntRange(min=1),
+                     help="Only the first N answers (semeval) or questions (wikiqa)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.group()
 def export() -> None:
     """At the centre: turn a trained model into a signed bundle for the boxes."""
@@ -95,14 +113,7 @@ def verify(bundle, public_key):
               help="A signed model bundle (from 'chalkbox export build').")
 @click.option("--public-key", required=True, type=click.Path(path_type=Path),
               help="The fleet public key (PEM) the bundle must verify with.")
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="A dataset split: a SemEval-2013 Task 7 directory of XML files, or a WikiQA "
-                   "directory (a.toks, b.toks, sim.txt, id.txt).")
-@click.option("--format", "fmt", required=True, type=click.Choice(("semeval", "wikiqa")),
-              help="semeval: grade every answer against its references; wikiqa: rank candidates.")
-@click.option("--json", "as_json", is_flag=True, help="Print every metric as one JSON document.")
-@click.option("--limit", type=click.IntRange(min=1),
-              help="Only the first N answers (semeval) or questions (wikiqa).")
+@dataset_options
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="onnxruntime threads (0: one per core).")
 def evaluate(bundle, public_key, data_path, fmt, as_json, limit, threads):

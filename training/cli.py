@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from appliance.cli_types import existing_dir, existing_file, new_dir
+from export.cli import dataset_options
 
 store_option = click.option(
     "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -217,14 +218,7 @@ def demo(workdir, base_model, epochs, learning_rate, host, port, no_serve):
 @train.command()
 @click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path),
               help="A trained checkpoint directory (config.json + chalkbox.json).")
-@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-              help="A dataset split: a SemEval-2013 Task 7 directory of XML files, or a WikiQA "
-                   "directory (a.toks, b.toks, sim.txt, id.txt).")
-@click.option("--format", "fmt", required=True, type=click.Choice(("semeval", "wikiqa")),
-              help="semeval: grade every answer against its references; wikiqa: rank candidates.")
-@click.option("--json", "as_json", is_flag=True, help="Print every metric as one JSON document.")
-@click.option("--limit", type=click.IntRange(min=1),
-              help="Only the first N answers (semeval) or questions (wikiqa).")
+@dataset_options
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 def evaluate(model_dir, data_path, fmt, as_json, limit, batch_size):
     """Measure a PyTorch checkpoint on a dataset (same metrics as 'chalkbox export evaluate')."""
