@@ -55,6 +55,34 @@ def grade(data_dir, out_dir, base_model, epochs, learning_rate, batch_size, max_
 
 
 @train.command()
+@click.option("--data", "data_dir", type=existing_dir,
+              help="faq: a faq.csv's directory (default: the demo FAQ); wikiqa: a WikiQA split.")
+@click.option("--format", "data_format", type=click.Choice(("faq", "wikiqa")), default="faq",
+              show_default=True)
+@click.option("--out", "out_dir", required=True, type=new_dir)
+@click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=5e-5, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True)
+@click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+def match(data_dir, data_format, out_dir, base_model, epochs, learning_rate, batch_size,
+          max_length, seed):
+    """Fine-tune the answer matcher behind "ask" (question, answer -> does it answer it)."""
+    from .recipes import train_matcher, train_wikiqa_matcher
+
+    settings = dict(base_model=base_model, epochs=epochs, learning_rate=learning_rate,
+                    batch_size=batch_size, max_length=max_length, seed=seed)
+    if data_format == "wikiqa":
+        if data_dir is None:
+            raise click.UsageError("--format wikiqa needs --data (a split directory)")
+        metrics = train_wikiqa_matcher(data_dir, out_dir, **settings)
+    else:
+        metrics = train_matcher(data_dir / "faq.csv" if data_dir else None, out_dir, **settings)
+    click.echo(f"model written to {out_dir}; validation: {metrics}")
+
+
+@train.command()
 @click.argument("path", type=existing_dir)
 @store_option
 @centre_dir_option

@@ -78,3 +78,20 @@ def train_matcher(faq_path: Path | None, out_dir: Path, *, seed: int = 42,
     train_entries, eval_entries = split_by_group(entries, lambda e: e.id, eval_fraction, seed)
     return finetune(config, faq_match_pairs(train_entries),
                     faq_match_pairs(eval_entries) if eval_entries else None)
+
+
+def train_wikiqa_matcher(data_dir: Path, out_dir: Path, *, seed: int = 42,
+                         eval_fraction: float = 0.0, **settings) -> dict[str, float]:
+    """The "match" cross-encoder on WikiQA (question, candidate sentence) pairs; whole
+    questions are held out for validation when ``eval_fraction`` > 0."""
+    from .data.wikiqa import match_pairs, read_wikiqa
+
+    groups = read_wikiqa(Path(data_dir)).groups
+    settings.setdefault("model_id", "match")
+    config = FinetuneConfig(output_dir=Path(out_dir), seed=seed, task="match",
+                            labels=MATCH_LABELS, positive_label="match",
+                            input_format="question|answer", **settings)
+    train_groups, eval_groups = split_by_group(groups, lambda g: g.question_id, eval_fraction,
+                                               seed)
+    return finetune(config, match_pairs(train_groups),
+                    match_pairs(eval_groups) if eval_groups else None)

@@ -184,3 +184,16 @@ def test_a_grader_trains_on_a_semeval_split(tiny_base, tmp_path):
     info = json.loads((tmp_path / "model" / "chalkbox.json").read_text())
     assert info["input_format"] == "question+reference|answer"
     assert info["metrics"]["validation"]["n"] > 50  # whole questions held out
+
+
+def test_a_matcher_trains_on_wikiqa(tiny_base, tmp_path):
+    import json
+
+    from tests_cli import run_chalkbox
+
+    done = run_chalkbox("train", "match", "--format", "wikiqa", "--data",
+                        DATASETS / "wikiqa" / "dev", "--out", tmp_path / "m", "--base-model",
+                        tiny_base, "--epochs", "1", "--max-length", "64", "--batch-size", "64")
+    assert done.returncode == 0, done.stderr[-2000:]
+    info = json.loads((tmp_path / "m" / "chalkbox.json").read_text())
+    assert info["task"] == "match" and info["labels"] == ["other", "match"]
