@@ -17,6 +17,23 @@ centre_dir_option = click.option(
     show_default=True, help="The centre's directory: chalkbox.db, published/, quarantine/.")
 
 
+def finetune_options(command):
+    """--out and the fine-tuning settings every training command takes."""
+    for option in reversed([
+        click.option("--out", "out_dir", required=True, type=new_dir),
+        click.option("--base-model",
+                     help="A local Hugging Face checkpoint (default: packaged MiniLM)."),
+        click.option("--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True),
+        click.option("--lr", "learning_rate", type=float, default=5e-5, show_default=True),
+        click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True),
+        click.option("--max-length", type=click.IntRange(8, 4096), default=128,
+                     show_default=True),
+        click.option("--seed", type=int, default=42, show_default=True),
+    ]):
+        command = option(command)
+    return command
+
+
 @click.group()
 def train() -> None:
     """At the centre: ingest what boxes send and train the next models."""
@@ -25,13 +42,7 @@ def train() -> None:
 @train.command()
 @click.option("--data", "data_dir", type=existing_dir,
               help="Content dir with exercises.csv + answers.csv (default: the demo content).")
-@click.option("--out", "out_dir", required=True, type=new_dir)
-@click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
-@click.option("--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=5e-5, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True)
-@click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
+@finetune_options
 @click.option("--eval-fraction", type=click.FloatRange(0.0, 0.9), default=0.15, show_default=True,
               help="Share of exercises held out (whole exercises, never seen in training).")
 @click.option("--format", "data_format", type=click.Choice(("content", "semeval")),
@@ -40,17 +51,14 @@ def train() -> None:
 @click.option("--input-format", type=click.Choice(("reference|answer", "question+reference|answer")),
               default="reference|answer", show_default=True,
               help="What the cross-encoder reads (recorded in the checkpoint and the bundle).")
-def grade(data_dir, out_dir, base_model, epochs, learning_rate, batch_size, max_length, seed,
-          eval_fraction, data_format, input_format):
+def grade(data_dir, out_dir, eval_fraction, data_format, input_format, **settings):
     """Fine-tune a grading model on teacher-labelled answers."""
     from .recipes import train_grader
 
     if data_format == "semeval" and data_dir is None:
         raise click.UsageError("--format semeval needs --data (a split directory)")
-    metrics = train_grader(data_dir, out_dir, base_model=base_model, epochs=epochs,
-                           learning_rate=learning_rate, batch_size=batch_size,
-                           max_length=max_length, seed=seed, eval_fraction=eval_fraction,
-                           data_format=data_format, input_format=input_format)
+    metrics = train_grader(data_dir, out_dir, eval_fraction=eval_fraction,
+                           data_format=data_format, input_format=input_format, **settings)
     click.echo(f"model written to {out_dir}; validation: {metrics}")
 
 
@@ -59,20 +67,11 @@ def grade(data_dir, out_dir, base_model, epochs, learning_rate, batch_size, max_
               help="faq: a faq.csv's directory (default: the demo FAQ); wikiqa: a WikiQA split.")
 @click.option("--format", "data_format", type=click.Choice(("faq", "wikiqa")), default="faq",
               show_default=True)
-@click.option("--out", "out_dir", required=True, type=new_dir)
-@click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
-@click.option("--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True)
-@click.option("--lr", "learning_rate", type=float, default=5e-5, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True)
-@click.option("--max-length", type=click.IntRange(8, 4096), default=128, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-def match(data_dir, data_format, out_dir, base_model, epochs, learning_rate, batch_size,
-          max_length, seed):
+@finetune_options
+def match(data_dir, data_format, out_dir, **settings):
     """Fine-tune the answer matcher behind "ask" (question, answer -> does it answer it)."""
     from .recipes import train_matcher, train_wikiqa_matcher
 
-    settings = dict(base_model=base_model, epochs=epochs, learning_rate=learning_rate,
-                    batch_size=batch_size, max_length=max_length, seed=seed)
     if data_format == "wikiqa":
         if data_dir is None:
             raise click.UsageError("--format wikiqa needs --data (a split directory)")
