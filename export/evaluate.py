@@ -34,6 +34,7 @@ from appliance.inference.pairs import grade_pair
 
 from .datasets import FORMATS, DatasetError, SemEvalData, WikiQAData, _summary, load_dataset
 from .errors import ExportError
+from . import metrics as _metrics
 from .metrics import classification_metrics, map_mrr
 
 # --------------------------------------------------------------------------- a model on a dataset
@@ -124,8 +125,32 @@ def _evaluate_semeval(model, data: SemEvalData, batch_size: int) -> dict[str, An
         predicted.append(label)
         confidences.append(confidence)
     result = classification_metrics(truth, predicted, confidences, manifest.labels)
-    result.update({"n_pairs": len(pairs), "n_questions": len(by_id)})
+    result.update({"n_pairs": len(pairs), "n_questions": len(by_id),
+                   "slices": slice_metrics([by_id[a.exercise_id] for a in data.answers],
+                                           truth, predicted, manifest.labels)})
     return result
+
+
+SLICE_KEYS = ("subject", "grade_band")
+
+
+def slice_metrics(exercises, truth, predicted, labels) -> dict[str, dict[str, dict[str, Any]]]:
+    """Accuracy and macro-F1 per subject and per grade band (SemEval: subject is
+    ``<corpus>/<module>``), so a new model that is better overall but worse for one
+    module is visible before it is promoted."""
+    slices: dict[str, dict[str, dict[str, Any]]] = {}
+    for key in SLICE_KEYS:
+        groups: dict[str, list[int]] = {}
+        for i, exercise in enumerate(exercises):
+            groups.setdefault(getattr(exercise, key), []).append(i)
+        slices[key] = {
+            name: {"n": len(rows),
+                   "accuracy": _metrics.accuracy([truth[i] for i in rows],
+                                                 [predicted[i] for i in rows]),
+                   "macro_f1": _metrics.macro_f1([truth[i] for i in rows],
+                                                 [predicted[i] for i in rows], labels)}
+            for name, rows in sorted(groups.items())}
+    return slices
 
 
 def _evaluate_wikiqa(model, data: WikiQAData, batch_size: int) -> dict[str, Any]:
@@ -169,6 +194,9 @@ def render(result: dict[str, Any]) -> str:
     labels = result["labels"]
     lines.append("  confusion (rows true, columns predicted): " + ", ".join(labels))
     lines += [f"    {label:<10} {row}" for label, row in zip(labels, result["confusion_matrix"])]
+    for key, groups in result.get("slices", {}).items():
+        lines.append(f"  by {key}: " + ", ".join(
+            f"{name} {g['accuracy']:.3f} (n={g['n']})" for name, g in groups.items()))
     if data["skipped"]:
         lines.append("  skipped while reading: " + _summary(collections.Counter(data["skipped"])))
     return "\n".join(lines)

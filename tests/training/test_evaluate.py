@@ -118,6 +118,15 @@ def test_semeval_evaluation_grades_as_the_box_does():
     assert result["n_pairs"] == sum(len(by_id[a.exercise_id].reference_answers)
                                     for a in data.answers)
     assert result["data"]["answers_read"] == 439
+    # slices: each subject's figures are those of its own answers
+    subjects = [by_id[a.exercise_id].subject for a in data.answers]
+    for subject, figures in result["slices"]["subject"].items():
+        rows = [i for i, s in enumerate(subjects) if s == subject]
+        assert figures["n"] == len(rows)
+        assert figures["accuracy"] == pytest.approx(
+            accuracy([truth[i] for i in rows], [predicted[i] for i in rows]))
+    assert sum(f["n"] for f in result["slices"]["subject"].values()) == 80
+    assert sum(f["n"] for f in result["slices"]["grade_band"].values()) == 80
 
 
 @needs_data
