@@ -1,0 +1,145 @@
+"""The round report: one self-contained HTML page for a programme manager.
+
+What came in, what labels were added, how labels and the boxes' confidences were
+distributed, the figures per slice before (production) and after (candidate), and whether
+the candidate was promoted and why. Everything is drawn from ``round.json`` and the files
+its stages wrote; plots are PNGs embedded as data URIs, so the page works offline.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from appliance.fsutil import atomic_write_text
+
+from .round_state import RoundState
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return ('<img alt="plot" src="data:image/png;base64,'
+            + base64.b64encode(buffer.getvalue()).decode() + '">')
+
+
+def _bar_plot(title: str, counts: dict[str, int]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 2.6))
+    axis.bar(list(counts), list(counts.values()), color="#3b6ea5")
+    axis.set_title(title)
+    return _png(figure)
+
+
+def _slice_plot(changes: list[dict[str, Any]]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [f"{c['name']}" for c in changes]
+    figure, axis = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
+    ys = range(len(names))
+    axis.barh([y + 0.2 for y in ys], [c["production"] for c in changes], height=0.4,
+              label="production", color="#999999")
+    axis.barh([y - 0.2 for y in ys], [c["candidate"] for c in changes], height=0.4,
+              label="candidate", color="#3b6ea5")
+    axis.set_yticks(list(ys), names)
+    axis.set_xlabel("macro-F1")
+    axis.legend(loc="lower right")
+    return _png(figure)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_round_report(state: RoundState, path: Path) -> Path:
+    stages = state.stages
+    snapshot = stages.get("snapshot", {})
+    decision = stages.get("decide", {})
+    evaluated = stages.get("evaluate", {})
+    parts = [f"<h1>Training round {html.escape(state.round_id)}</h1>",
+             f"<p>started {html.escape(state.started_at)}</p>"]
+    verdict = "PROMOTED" if decision.get("promote") else "NOT PROMOTED"
+    parts.append(f"<h2 class='verdict'>{verdict}</h2><ul>"
+                 + "".join(f"<li>{html.escape(r)}</li>" for r in decision.get("reasons", []))
+                 + "</ul>")
+    published = stages.get("publish", {}).get("published")
+    if published:
+        parts.append(f"<p>Published as <code>{html.escape(published)}</code>.</p>")
+
+    ingest = stages.get("ingest", {})
+    report = snapshot.get("report", {})
+    parts.append("<h2>Data in</h2>")
+    parts.append(_table([["records in the central store", ingest.get("records_in_store")],
+                         ["USB sticks ingested", len(ingest.get("sticks", []))],
+                         ["dataset snapshot", snapshot.get("snapshot")],
+                         ["training answers", snapshot.get("train")],
+                         ["validation answers", snapshot.get("validation")],
+                         ["teacher labels from the field", snapshot.get("field_labels")]],
+                        ["", "value"]))
+    for key in ("dropped", "conflicts", "labels", "confidences"):
+        counts = report.get(key)
+        if isinstance(counts, dict) and counts:
+            numeric = {str(k): v for k, v in counts.items() if isinstance(v, (int, float))}
+            parts.append(f"<h3>{html.escape(key)}</h3>")
+            parts.append(_table(sorted(numeric.items()), [key, "count"]))
+            if key in ("labels", "confidences") and numeric:
+                parts.append(_bar_plot(key, numeric))
+
+    parts.append("<h2>Evaluation on the fixed set</h2>")
+    rows = []
+    for role in ("production", "candidate"):
+        figures = evaluated.get(role) or {}
+        rows.append([role, figures.get("version"), figures.get("n"), figures.get("accuracy"),
+                     figures.get("macro_f1"), figures.get("ece")])
+    parts.append(_table(rows, ["model", "version", "n", "accuracy", "macro-F1", "ECE"]))
+    changes = decision.get("slice_changes", [])
+    if changes:
+        parts.append("<h3>Per slice (macro-F1)</h3>")
+        parts.append(_table([[c["slice"], c["name"], c["n"], c["production"], c["candidate"],
+                              c["change"]] for c in changes],
+                            ["slice", "name", "n", "production", "candidate", "change"]))
+        parts.append(_slice_plot(changes))
+    export = stages.get("export", {})
+    if export.get("problem"):
+        parts.append(f"<p>Export refused: {html.escape(export['problem'])}</p>")
+    elif export.get("checks"):
+        parts.append("<h3>Export checks</h3>")
+        parts.append(_table(sorted(export["checks"].items()), ["check", "value"]))
+
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;"
+             "padding:.2em .6em;text-align:left}.verdict{color:#1d4f7c}")
+    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>Round {html.escape(state.round_id)}</title><style>{style}</style></head>"
+            f"<body>{''.join(parts)}</body></html>\n")
+    atomic_write_text(Path(path), page)
+    return Path(path)
