@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 from .records import TEXT_FIELDS
+from .review import STRATEGIES as REVIEW_STRATEGIES
 from .validate import PLAIN_ID
 
 CONFIG_FILE = "box.toml"
@@ -43,6 +44,10 @@ class BoxConfig:
     segment_records: int = 1000
     # Below this confidence a grade is flagged for teacher review.
     review_below: float = 0.7
+    # Reviews offered to each teacher per day (0 = no limit), and in what order:
+    # "uncertainty" (where the model is least sure, first) or "random" (for comparison).
+    review_daily_budget: int = 40
+    review_strategy: str = "uncertainty"
     # A student's question is answered from the FAQ at or above this confidence, else it
     # goes to the teacher.
     ask_answer_above: float = 0.6
@@ -122,6 +127,10 @@ class BoxConfig:
             (0.0 <= self.batch_max_wait_ms <= 1000.0, "batch_max_wait_ms", "between 0 and 1000"),
             (10 <= self.segment_records <= 100000, "segment_records", "between 10 and 100000"),
             (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
+            (0 <= self.review_daily_budget <= 10000, "review_daily_budget",
+             "between 0 (no limit) and 10000"),
+            (self.review_strategy in REVIEW_STRATEGIES, "review_strategy",
+             " or ".join(repr(s) for s in REVIEW_STRATEGIES)),
             (0.0 <= self.ask_answer_above <= 1.0, "ask_answer_above", "between 0 and 1"),
             (0 <= self.min_free_mb <= 1_000_000, "min_free_mb", "between 0 and 1000000"),
             (0 <= self.keep_synced_days <= 3650, "keep_synced_days", "between 0 and 3650"),

@@ -2,11 +2,15 @@
 
 The review queue is derived from the outbox each time (nothing else to keep in
 step): a low-confidence grade waits until a ``teacher_label`` record points at
-it, a forwarded question until a ``teacher_answer`` does. Teacher actions are
-interaction records written durably through the outbox, like a student's, so
-the centre receives the gold labels with everything else. Labels and answers
-copy the original's student pseudonym, so an opt-out drops them too before
-export (they hold the student's text).
+it, a forwarded question until a ``teacher_answer`` does. What a teacher is
+offered is the top of ``appliance.review``'s order (most uncertain first, or a
+seeded random sample), capped by what is left of their daily review budget.
+Teacher actions are interaction records written durably through the outbox,
+like a student's, so the centre receives the gold labels with everything else.
+Labels and answers copy the original's student pseudonym, so an opt-out drops
+them too before export (they hold the student's text); they name the teacher
+who made them by a pseudonym in ``texts.comment`` (see ``reviewer_id``), which
+is what the daily budget counts.
 
 Content edits are read-modify-write of the whole content file; a lock file keeps
 two teachers (or two workers) from overwriting each other's edit.
@@ -15,6 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,11 +29,15 @@ from .content import Exercise, FaqEntry, read_exercises, read_faq
 from .errors import BundleError, FormatError, NotFound
 from .fsutil import file_lock
 from .ids import is_uuid7
+from .privacy import load_secret
 from .records import InteractionRecord
+from .review import select_for_review, uncertainty
 from .service import BoxService
 
 LABELS = ("correct", "incorrect")
 QUEUE_LIMIT = 200          # a page a teacher can work through; the rest waits its turn
+REVIEW_KINDS = ("teacher_label", "teacher_answer")
+REVIEWER_RE = re.compile(r"t-[0-9a-f]{24}")
 IMPORT_MODES = ("merge", "replace")
 
 
@@ -87,34 +98,94 @@ def today_activity(service: BoxService, today: dt.date | None = None) -> list[Cl
 # --- review queue ----------------------------------------------------------------------
 @dataclasses.dataclass
 class ReviewQueue:
-    grades: list[InteractionRecord]      # low-confidence answers, no teacher label yet
-    questions: list[InteractionRecord]   # forwarded questions, no teacher answer yet
-    more: int = 0                        # waiting beyond the page shown
+    items: list[InteractionRecord]       # offered now, in review order (first: review first)
+    more: int = 0                        # waiting beyond what is offered (budget or page)
+    budget: int | None = None            # the daily budget per teacher; None: no limit
+    used: int = 0                        # reviews this teacher made today
+    strategy: str = "uncertainty"
+    scores: dict[str, float] = dataclasses.field(default_factory=dict)  # id -> uncertainty
+
+    @property
+    def grades(self) -> list[InteractionRecord]:      # low-confidence answers, no label yet
+        return [r for r in self.items if r.kind != "question"]
+
+    @property
+    def questions(self) -> list[InteractionRecord]:   # forwarded questions, no answer yet
+        return [r for r in self.items if r.kind == "question"]
 
     @property
     def size(self) -> int:
-        return len(self.grades) + len(self.questions) + self.more
+        return len(self.items) + self.more
+
+    @property
+    def left(self) -> int | None:
+        """Reviews left to this teacher today; None without a budget."""
+        return None if self.budget is None else max(0, self.budget - self.used)
+
+    @property
+    def spent(self) -> bool:
+        return self.left == 0
 
 
 def is_forwarded(record: InteractionRecord) -> bool:
     return record.kind == "question" and not record.prediction and not record.texts.get("answer")
 
 
-def review_queue(service: BoxService, limit: int = QUEUE_LIMIT) -> ReviewQueue:
-    review_below = service.config.review_below
-    grades, questions, done = [], [], set()
+def needs_review(record: InteractionRecord, review_below: float) -> bool:
+    """A grade the model was unsure of, or a question it could not answer."""
+    return (record.kind == "answer" and record.confidence is not None
+            and record.confidence < review_below) or is_forwarded(record)
+
+
+def reviewer_id(secret: bytes, username: str) -> str:
+    """The teacher's pseudonym in the records they write: ``t-`` + 24 hex of an HMAC with
+    the box's pseudonym secret. Stable per school (the secret is shared), so the centre
+    can tell reviewers apart without learning who they are."""
+    digest = hmac.new(secret, b"teacher\x00" + username.encode("utf-8"), hashlib.sha256)
+    return "t-" + digest.hexdigest()[:24]
+
+
+def teacher_reviewer_id(service: BoxService, username: str) -> str:
+    return reviewer_id(load_secret(service.config.secrets_dir), username)
+
+
+def reviewer_of(record: InteractionRecord) -> str | None:
+    """Who made a teacher record (None: written before reviewers were recorded)."""
+    comment = record.texts.get("comment", "")
+    return comment if record.kind in REVIEW_KINDS and REVIEWER_RE.fullmatch(comment) else None
+
+
+def review_queue(service: BoxService, teacher: str | None = None, *,
+                 today: dt.date | None = None, limit: int = QUEUE_LIMIT) -> ReviewQueue:
+    """What ``teacher`` (a username) is offered to review now. Candidates: unlabelled
+    low-confidence answers and unanswered forwarded questions; offered: the top of the
+    configured strategy's order, at most the teacher's budget left today (a review is
+    one record labelled or answered by them today, box local time; changing one's own
+    label is not another). Without a teacher, nobody's reviews are subtracted."""
+    config = service.config
+    today = today or dt.date.today()
+    reviewer = teacher_reviewer_id(service, teacher) if teacher else None
+    candidates, done, reviewed_today = [], set(), set()
     for record in service.outbox.records():
-        if record.kind in ("teacher_label", "teacher_answer") and record.ref_id:
+        if record.kind in REVIEW_KINDS and record.ref_id:
             done.add(record.ref_id)
-        elif (record.kind == "answer" and record.confidence is not None
-              and record.confidence < review_below):
-            grades.append(record)
-        elif is_forwarded(record):
-            questions.append(record)
-    grades = [r for r in grades if r.id not in done]
-    questions = [r for r in questions if r.id not in done]
-    more = max(0, len(grades) - limit) + max(0, len(questions) - limit)
-    return ReviewQueue(grades[:limit], questions[:limit], more)
+            if (reviewer and reviewer_of(record) == reviewer
+                    and local_date(record.created_at) == today):
+                reviewed_today.add(record.ref_id)
+        elif needs_review(record, config.review_below):
+            candidates.append(record)
+    candidates = [r for r in candidates if r.id not in done]
+    queue = ReviewQueue([], budget=config.review_daily_budget or None,  # 0: no limit
+                        used=len(reviewed_today),
+                        strategy=config.review_strategy)
+    cap = limit if queue.left is None else min(limit, queue.left)
+    # The random order is seeded per box and day: a reload shows the same sample, and
+    # each day draws afresh from what is still waiting.
+    queue.items = select_for_review(candidates, budget=cap, strategy=config.review_strategy,
+                                    seed=f"{config.box_id}/{today.isoformat()}")
+    queue.more = len(candidates) - len(queue.items)
+    queue.scores = {r.id: uncertainty(r) for r in queue.items}
+    return queue
 
 
 def find_record(service: BoxService, record_id: str, kinds: tuple[str, ...]) -> InteractionRecord:
@@ -129,8 +200,10 @@ def find_record(service: BoxService, record_id: str, kinds: tuple[str, ...]) -> 
                    hint="it may have been removed after syncing; reload the review queue")
 
 
-def label_grade(service: BoxService, record_id: str, label: str) -> InteractionRecord:
-    """Confirm or correct a grade: a durable ``teacher_label`` record pointing at it.
+def label_grade(service: BoxService, record_id: str, label: str,
+                teacher: str | None = None) -> InteractionRecord:
+    """Confirm or correct a grade: a durable ``teacher_label`` record pointing at it,
+    naming ``teacher`` (a username) by their reviewer pseudonym.
     The same label sent twice (a double click) is stored once."""
     if label not in LABELS:
         raise FormatError(f"'label' must be one of {', '.join(LABELS)}", field="label")
@@ -138,10 +211,17 @@ def label_grade(service: BoxService, record_id: str, label: str) -> InteractionR
     return service.outbox.append(InteractionRecord.create(
         box_id=service.config.box_id, school_id=service.config.school_id,
         kind="teacher_label", ref_id=original.id, teacher_label=label,
-        texts=dict(original.texts), **_copied(original),
+        texts=_with_reviewer(service, dict(original.texts), teacher), **_copied(original),
         model_id=original.model_id, model_version=original.model_version,
         prediction=original.prediction, confidence=original.confidence,
         idempotency_key=f"tl-{original.id}-{label}"))
+
+
+def _with_reviewer(service: BoxService, texts: dict, teacher: str | None) -> dict:
+    # texts.comment, not a new field: records stay schema_version 1, readable everywhere.
+    if teacher:
+        texts["comment"] = teacher_reviewer_id(service, teacher)
+    return texts
 
 
 def _copied(original: InteractionRecord) -> dict:
@@ -155,9 +235,9 @@ def faq_id_for(record_id: str) -> str:
 
 
 def answer_question(service: BoxService, record_id: str, answer: str, subject: str,
-                    grade_band: str) -> tuple[InteractionRecord, FaqEntry]:
+                    grade_band: str, teacher: str | None = None) -> tuple[InteractionRecord, FaqEntry]:
     """Answer a forwarded question: the FAQ gains it, then a ``teacher_answer`` record
-    takes it off the queue. In that order, so a failure between the two leaves the
+    (naming ``teacher`` by their reviewer pseudonym) takes it off the queue. In that order, so a failure between the two leaves the
     question queued and answering again replaces the same FAQ entry."""
     original = find_record(service, record_id, ("question",))
     entry = FaqEntry.from_dict({"id": faq_id_for(original.id), "subject": subject,
@@ -170,7 +250,8 @@ def answer_question(service: BoxService, record_id: str, answer: str, subject: s
     record = service.outbox.append(InteractionRecord.create(
         box_id=service.config.box_id, school_id=service.config.school_id,
         kind="teacher_answer", ref_id=original.id,
-        texts={"question": entry.question, "answer": entry.answer},
+        texts=_with_reviewer(service, {"question": entry.question, "answer": entry.answer},
+                             teacher),
         **{**_copied(original), "subject": subject, "grade_band": grade_band},
         idempotency_key=f"ta-{original.id}"))
     return record, entry

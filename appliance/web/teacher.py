@@ -116,13 +116,16 @@ def logout():
 def dashboard():
     svc = service()
     return render_template("teacher_dashboard.html", classes=teaching.today_activity(svc),
-                           queue=teaching.review_queue(svc))
+                           queue=teaching.review_queue(svc, auth.current_teacher()))
 
 
 @bp.get("/review")
 @auth.login_required
 def review():
-    return render_template("teacher_review.html", queue=teaching.review_queue(service()),
+    # Only what the teacher's daily budget allows is offered; a label sent from a page
+    # opened earlier is still kept (the teacher's time is already spent on it).
+    return render_template("teacher_review.html",
+                           queue=teaching.review_queue(service(), auth.current_teacher()),
                            review_below=service().config.review_below)
 
 
@@ -130,7 +133,7 @@ def review():
 @auth.login_required
 def label(record_id: str):
     choice = v.choice(request.form, "label", teaching.LABELS)
-    teaching.label_grade(service(), record_id, choice)
+    teaching.label_grade(service(), record_id, choice, teacher=auth.current_teacher())
     flash(f"Saved: the answer is {choice}.")
     return redirect(url_for("teacher.review"))
 
@@ -140,7 +143,8 @@ def label(record_id: str):
 def answer(record_id: str):
     _, entry = teaching.answer_question(
         service(), record_id, answer=form_text("answer", 4000),
-        subject=form_text("subject", 40), grade_band=form_text("grade_band", 20))
+        subject=form_text("subject", 40), grade_band=form_text("grade_band", 20),
+        teacher=auth.current_teacher())
     flash(f"Answered; the FAQ now holds it as {entry.id}.")
     return redirect(url_for("teacher.review"))
 

@@ -68,6 +68,7 @@ def test_teacher_signs_in_and_corrects_a_low_confidence_grade(browser, teacher_b
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/teacher/review")
+    assert "40 of your daily 40 reviews left" in page.locator("#review-budget").inner_text()
     card = page.locator(f'article[data-record="{record_id}"]')
     assert ANSWER["answer"] in card.inner_text()
     assert card.locator(".prediction").inner_text() == predicted
@@ -75,11 +76,13 @@ def test_teacher_signs_in_and_corrects_a_low_confidence_grade(browser, teacher_b
     page.wait_for_url("**/teacher/review")
     assert f"the answer is {corrected}" in page.get_by_role("status").first.inner_text()
     assert page.locator(f'article[data-record="{record_id}"]').count() == 0
+    assert "39 of your daily 40 reviews left" in page.locator("#review-budget").inner_text()
 
     labels = [r for r in Outbox(load_config(teacher_box.data_dir).outbox_dir).records()
               if r.kind == "teacher_label"]
     assert [(r.ref_id, r.teacher_label) for r in labels] == [(record_id, corrected)]
     assert labels[0].texts["answer"] == ANSWER["answer"] and labels[0].model_version == "1.0.0"
+    assert labels[0].texts["comment"].startswith("t-")  # the reviewer, by pseudonym
     # the pages use nothing from outside the box
     seen = []
     page.on("request", lambda req: seen.append(req.url))
