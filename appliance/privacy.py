@@ -109,3 +109,28 @@ def prepare_for_export(records, opted_out: set[str], names: Iterable[str]):
             texts[key] = scrubbed[val]
         out.append(dataclasses.replace(record, texts=texts) if texts != record.texts else record)
     return out
+
+
+# A name a student gives about themselves ("my name is Ana Lima"), for text from sources
+# without a roster (teacher files, datasets at the centre). The phrase is matched in any
+# case, the name only when capitalised (checked in code: ``re`` has no uppercase class),
+# so "my name is on the paper" is left alone.
+SELF_NAMED_RE = re.compile(r"(?<!\w)((?:my\s+name\s+is|my\s+name's|i\s+am\s+called|"
+                           r"i'm\s+called|call\s+me)\s+)([^\W\d_][\w'-]*)(\s+[^\W\d_][\w'-]*)?",
+                           re.IGNORECASE)
+
+
+def _name_tag(match: re.Match) -> str:
+    intro, first, second = match.group(1), match.group(2), match.group(3) or ""
+    if not first[0].isupper():
+        return match.group(0)
+    # a capitalised second word is the surname; anything else is the sentence going on
+    return intro + "[name]" + (second if second and not second.strip()[0].isupper() else "")
+
+
+def scrub_self_named(text: str) -> str:
+    """Names a text introduces ("my name is Ana", "call me Ben Ng") replaced by ``[name]``."""
+    low = text.lower()
+    if "name" not in low and "call" not in low:  # cheap pre-check: most answers have neither
+        return text
+    return SELF_NAMED_RE.sub(_name_tag, text)
