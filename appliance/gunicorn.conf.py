@@ -35,6 +35,24 @@ def when_ready(server):
         server.log.warning("not advertising over mDNS: %s", exc.message)
 
 
+def post_worker_init(worker):
+    """Warm the worker's models and knowledge base in the background: it serves at once,
+    and the first ask after a start finds the FAQ already embedded."""
+    import threading
+
+    service = getattr(worker.wsgi, "extensions", {}).get("chalkbox")
+    if service is None:
+        return
+
+    def warm():
+        try:
+            service.warm_up()
+        except Exception as exc:  # a broken model is reported by /readyz and each request
+            worker.log.warning("warm-up failed: %s", exc)
+
+    threading.Thread(target=warm, name="chalkbox-warm-up", daemon=True).start()
+
+
 def on_exit(server):
     if _advertiser is not None:
         _advertiser.close()

@@ -132,6 +132,13 @@ class BoxService:
             prediction=grade.label, confidence=grade.confidence))
         return record, grade
 
+    def warm_up(self) -> None:
+        """Load the models and embed the knowledge base now, so the first student after a
+        start does not wait for it (2,000 FAQ entries take seconds to embed on 2 cores)."""
+        for task in ("grade", "match"):
+            self._optional_model(task)
+        self.knowledge.entries_and_vectors(self._optional_model("embed"))
+
     def ask(self, *, question: str, class_id: str, nickname: str,
             idempotency_key: str | None = None):
         """A student's question: the class FAQ's best answer if the models are sure enough,
