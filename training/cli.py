@@ -29,6 +29,26 @@ def finetune_options(command):
         click.option("--max-length", type=click.IntRange(8, 4096), default=128,
                      show_default=True),
         click.option("--seed", type=int, default=42, show_default=True),
+        click.option("--lr-scheduler", type=click.Choice(("linear", "cosine")), default="linear",
+                     show_default=True, help="Decay after the 10% warmup."),
+        click.option("--early-stopping-patience", type=click.IntRange(min=0), default=0,
+                     show_default=True,
+                     help="Stop after N epochs without a better validation macro-F1 and keep "
+                          "the best epoch (0: off; needs a validation set)."),
+        click.option("--keep-checkpoints", type=click.IntRange(min=0), default=2,
+                     show_default=True,
+                     help="Epoch checkpoints kept in OUT/trainer for --resume (0: none)."),
+        click.option("--resume", is_flag=True,
+                     help="Continue from the newest checkpoint in OUT/trainer."),
+        click.option("--class-weights", type=click.Choice(("none", "balanced")), default="none",
+                     show_default=True, help="balanced: weight the loss against class imbalance."),
+        click.option("--precision", type=click.Choice(("auto", "fp32", "bf16", "fp16")),
+                     default="auto", show_default=True,
+                     help="auto: bf16 on a GPU that has it, else fp16 on a GPU, fp32 on a CPU."),
+        click.option("--report/--no-report", default=True, show_default=True,
+                     help="Write OUT/report.html (curves, confusion matrix, calibration)."),
+        click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
+                     help="TensorBoard logs under OUT/runs."),
     ]):
         command = option(command)
     return command
@@ -40,25 +60,31 @@ def train() -> None:
 
 
 @train.command()
-@click.option("--data", "data_dir", type=existing_dir,
-              help="Content dir with exercises.csv + answers.csv (default: the demo content).")
+@click.option("--data", "data_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="The training data (repeatable, all of --format): a content dir, a SemEval "
+                   "split, a teacher CSV/JSONL file or a central store. Default: the demo content.")
 @finetune_options
 @click.option("--eval-fraction", type=click.FloatRange(0.0, 0.9), default=0.15, show_default=True,
-              help="Share of exercises held out (whole exercises, never seen in training).")
-@click.option("--format", "data_format", type=click.Choice(("content", "semeval")),
+              help="Share of questions held out (whole questions, stratified by label).")
+@click.option("--format", "data_format", type=click.Choice(("content", "semeval", "teacher",
+                                                             "store")),
               default="content", show_default=True,
-              help="content: exercises.csv + answers.csv; semeval: a SemEval-2013 2-way split.")
+              help="content: exercises.csv + answers.csv; semeval: a SemEval-2013 2-way split; "
+                   "teacher: a teacher-authored CSV/JSONL file; store: the central SQLite store.")
+@click.option("--use-weak", is_flag=True,
+              help="Also learn from students' thumbs up/down (weak labels; store data only).")
 @click.option("--input-format", type=click.Choice(("reference|answer", "question+reference|answer")),
               default="reference|answer", show_default=True,
               help="What the cross-encoder reads (recorded in the checkpoint and the bundle).")
-def grade(data_dir, out_dir, eval_fraction, data_format, input_format, **settings):
-    """Fine-tune a grading model on teacher-labelled answers."""
+def grade(data_paths, out_dir, eval_fraction, data_format, use_weak, input_format, **settings):
+    """Fine-tune a grading model on labelled answers (cleaned, split by question)."""
     from .recipes import train_grader
 
-    if data_format == "semeval" and data_dir is None:
-        raise click.UsageError("--format semeval needs --data (a split directory)")
-    metrics = train_grader(data_dir, out_dir, eval_fraction=eval_fraction,
-                           data_format=data_format, input_format=input_format, **settings)
+    if data_format != "content" and not data_paths:
+        raise click.UsageError(f"--format {data_format} needs --data")
+    metrics = train_grader(list(data_paths), out_dir, eval_fraction=eval_fraction,
+                           data_format=data_format, use_weak=use_weak,
+                           input_format=input_format, **settings)
     click.echo(f"model written to {out_dir}; validation: {metrics}")
 
 
@@ -255,3 +281,10 @@ def evaluate(model_dir, data_path, fmt, as_json, limit, batch_size):
 
     result = evaluate_checkpoint(model_dir, data_path, fmt, limit=limit, batch_size=batch_size)
     click.echo(json.dumps(result, indent=2, sort_keys=True) if as_json else render(result))
+
+
+from .distill_cli import distill as _distill  # noqa: E402
+train.add_command(_distill)
+
+from .round_cli import round_command as _round  # noqa: E402
+train.add_command(_round)

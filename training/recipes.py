@@ -1,6 +1,7 @@
 """Recipes: the data, split and settings that make one model, as one call."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from appliance.content import demo_content_dir, read_labelled_content
@@ -11,7 +12,8 @@ from .finetune import FinetuneConfig, finetune
 
 
 def read_grading_data(data_dir: Path | None, fmt: str = "content"):
-    """(exercises, labelled answers) from a teacher content dir or a SemEval-2013 split."""
+    """(exercises, labelled answers) from a teacher content dir or a SemEval split, as read
+    (no cleaning): for evaluation and benchmarks that must see the split as published."""
     if fmt == "semeval":
         from .data.semeval import read_semeval
 
@@ -20,17 +22,40 @@ def read_grading_data(data_dir: Path | None, fmt: str = "content"):
     return read_labelled_content(data_dir or demo_content_dir())
 
 
-def train_grader(data_dir: Path | None, out_dir: Path, *, eval_fraction: float = 0.15,
-                 seed: int = 42, data_format: str = "content", **settings) -> dict[str, float]:
-    """Fine-tune a grader on a content dir or a SemEval split, holding out whole exercises
-    (questions) for validation."""
-    config = FinetuneConfig(output_dir=Path(out_dir), seed=seed, **settings)
-    exercises, answers = read_grading_data(data_dir, data_format)
-    train_answers, eval_answers = split_by_group(answers, lambda a: a.exercise_id, eval_fraction,
-                                                 seed)
-    train = labelled_grade_pairs(exercises, train_answers, config.input_format)
-    evaluation = labelled_grade_pairs(exercises, eval_answers, config.input_format)
-    return finetune(config, train, evaluation if evaluation[0] else None)
+DATA_KINDS = {"content": "content", "semeval": "semeval", "teacher": "teacher_file",
+              "store": "store"}
+
+
+def grading_dataset(data_paths, data_format: str = "content", *, eval_fraction: float = 0.15,
+                    seed: int = 42, use_weak: bool = False):
+    """The cleaned, label-resolved, stratified, snapshot-hashed dataset (training.data.dataset)
+    from one or more sources of one format (default: the demo content)."""
+    from .data.dataset import DataSource, build_grading_dataset
+
+    if isinstance(data_paths, (str, Path)):
+        data_paths = [data_paths]
+    paths = [Path(p) for p in (data_paths or [demo_content_dir()])]
+    sources = [DataSource(DATA_KINDS[data_format], p) for p in paths]
+    return build_grading_dataset(*sources, use_weak=use_weak, seed=seed,
+                                 eval_fraction=eval_fraction)
+
+
+def train_grader(data_dir, out_dir: Path, *, eval_fraction: float = 0.15, seed: int = 42,
+                 data_format: str = "content", use_weak: bool = False,
+                 **settings) -> dict[str, float]:
+    """Fine-tune a grader on a content dir, a SemEval split, teacher files or the central
+    store, holding out whole questions (stratified by label) for validation. The data report
+    (what was read, dropped, resolved) is written beside the model as data-report.json."""
+    dataset = grading_dataset(data_dir, data_format, eval_fraction=eval_fraction, seed=seed,
+                              use_weak=use_weak)
+    config = FinetuneConfig(output_dir=Path(out_dir), seed=seed,
+                            dataset_snapshot=dataset.snapshot, **settings)
+    train = labelled_grade_pairs(dataset.exercises, dataset.train, config.input_format)
+    evaluation = labelled_grade_pairs(dataset.exercises, dataset.evaluation, config.input_format)
+    metrics = finetune(config, train, evaluation if evaluation[0] else None)
+    Path(out_dir, "data-report.json").write_text(
+        json.dumps(dataset.report, indent=2, sort_keys=True, default=str) + "\n")
+    return metrics
 
 
 MATCH_LABELS = ("other", "match")

@@ -21,6 +21,7 @@ new data": the round still evaluates and records, but the decision is not to pro
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -29,8 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from appliance.bundle import read_manifest_unverified
-from appliance.content import Exercise, LabelledAnswer
-from appliance.inference.pairs import labelled_grade_pairs
+from appliance.inference.pairs import grade_pair, labelled_grade_pairs
 
 from . import round_data
 from .centre import CentreConfig
@@ -129,7 +129,14 @@ def stage_ingest(config: RoundConfig, state: RoundState, out: Path) -> dict[str,
             sticks.append({"stick": str(stick), "added": result.report.added,
                            "refused": len(result.report.refused)})
         total = store.count()
-    return {"sticks": sticks, "records_in_store": total}
+        kinds, confidences = collections.Counter(), collections.Counter()
+        for record in store.records():
+            kinds[record.kind] += 1
+            if record.kind == "answer" and record.confidence is not None:
+                low = min(int(record.confidence * 10), 9) / 10
+                confidences[f"{low:.1f}-{low + 0.1:.1f}"] += 1
+    return {"sticks": sticks, "records_in_store": total, "records_by_kind": dict(kinds),
+            "confidences": dict(sorted(confidences.items()))}
 
 
 def stage_snapshot(config: RoundConfig, state: RoundState, out: Path) -> dict[str, Any]:
@@ -149,8 +156,7 @@ def stage_teacher(config: RoundConfig, state: RoundState, out: Path) -> dict[str
                           input_format=config.input_format, epochs=config.teacher_epochs,
                           learning_rate=config.teacher_lr, batch_size=config.batch_size,
                           max_length=config.max_length, seed=config.seed,
-                          **_optional(FinetuneConfig, dataset_snapshot=dataset.snapshot,
-                                      resume=True))
+                          dataset_snapshot=dataset.snapshot, resume=True)
     metrics = finetune(tune, *_pairs(dataset, config.input_format))
     return {"model": str(out), "validation": metrics}
 
@@ -167,8 +173,12 @@ def stage_student(config: RoundConfig, state: RoundState, out: Path) -> dict[str
                              learning_rate=config.student_lr, alpha=config.alpha,
                              temperature=config.kd_temperature, batch_size=config.batch_size,
                              max_length=config.max_length, seed=config.seed)
-    metrics = distill(settings, *_pairs(dataset, config.input_format))
-    return {"model": str(out), "distilled": True, "validation": metrics}
+    unlabelled = [grade_pair(config.input_format, q, ref, answer)
+                  for q, ref, answer in dataset.unlabelled]
+    metrics = distill(settings, *_pairs(dataset, config.input_format),
+                      unlabelled=unlabelled or None)
+    return {"model": str(out), "distilled": True, "validation": metrics,
+            "unlabelled_pairs": len(unlabelled)}
 
 
 def stage_export(config: RoundConfig, state: RoundState, out: Path) -> dict[str, Any]:
@@ -277,11 +287,3 @@ def _pairs(dataset: round_data.RoundDataset, input_format: str):
     evaluation = labelled_grade_pairs(dataset.exercises, dataset.evaluation, input_format)
     return train, (evaluation if evaluation[0] else None)
 
-
-def _optional(cls, **settings) -> dict[str, Any]:
-    """The settings ``cls`` (a dataclass) knows: newer options pass only where supported."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in settings.items() if k in names}
-
-
-__all__ = ["RoundConfig", "run_round", "Exercise", "LabelledAnswer"]

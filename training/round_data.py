@@ -6,6 +6,7 @@ resumes after a crash and the central store has grown in between.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 from pathlib import Path
@@ -17,9 +18,6 @@ from export.datasets import ReadReport, SemEvalData
 
 from .errors import TrainingError
 
-FILES = ("exercises.jsonl", "train.jsonl", "validation.jsonl", "snapshot.json")
-
-
 @dataclasses.dataclass
 class RoundDataset:
     exercises: list[Exercise]
@@ -27,6 +25,9 @@ class RoundDataset:
     evaluation: list[LabelledAnswer]
     snapshot: str
     report: dict[str, Any]
+    #: (question, reference, answer) of field answers no teacher labelled: the student learns
+    #: them from the teacher's soft targets (distillation), never as gold.
+    unlabelled: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
 
 def _is_semeval(path: Path) -> bool:
@@ -35,21 +36,46 @@ def _is_semeval(path: Path) -> bool:
 
 def build(seed_data: Sequence[Path], store_path: Path | None, *, use_weak: bool = False,
           seed: int = 42, eval_fraction: float = 0.1) -> RoundDataset:
-    """Seed data (SemEval split dirs or teacher content dirs) plus every labelled answer the
-    boxes sent (teacher labels gold), cleaned, split by question, stratified, hashed."""
-    from .data.dataset import build_grading_dataset
+    """Seed data (SemEval split dirs, content dirs, teacher files) plus every labelled answer
+    the boxes sent (teacher labels gold), cleaned, split by question, stratified, hashed."""
+    from .data.dataset import DataSource, build_grading_dataset
 
-    semeval = [p for p in seed_data if _is_semeval(p)]
-    content = [p for p in seed_data if not _is_semeval(p)]
-    store = store_path if store_path is not None and Path(store_path).is_file() else None
-    dataset = build_grading_dataset(semeval_dirs=semeval, content_dirs=content,
-                                    central_store=store, use_weak=use_weak, seed=seed,
+    sources = [DataSource.detect(p) for p in seed_data]
+    if store_path is not None and Path(store_path).is_file():
+        sources.append(DataSource("store", Path(store_path)))
+    if not sources:
+        raise TrainingError("the round has no data: no seed data and no central store yet",
+                            hint="give --seed-data, or let boxes sync first")
+    dataset = build_grading_dataset(*sources, use_weak=use_weak, seed=seed,
                                     eval_fraction=eval_fraction)
-    if not dataset.train:
-        raise TrainingError("the round has no labelled answers to train on",
-                            hint="give --seed-data, or let teachers label answers on the boxes")
+    report = dict(dataset.report)
+    field = [r for r in report.get("sources", []) if r.get("kind") == "store"]
+    report["field_labels"] = sum(r.get("answers_read", 0) for r in field)
+    report["labels_by_class"] = dict(collections.Counter(a.label for a in dataset.train))
+    unlabelled = unlabelled_answers(store_path) if store_path else []
+    report["unlabelled_field_answers"] = len(unlabelled)
     return RoundDataset(list(dataset.exercises), list(dataset.train), list(dataset.evaluation),
-                        dataset.snapshot, dict(dataset.report))
+                        dataset.snapshot, report, unlabelled)
+
+
+def unlabelled_answers(store_path: Path) -> list[tuple[str, str, str]]:
+    """Graded answers from the boxes that no teacher has labelled, as the box graded them
+    (question, the reference that decided, answer)."""
+    if not Path(store_path).is_file():
+        return []
+    from .store import CentralStore
+
+    answers, labelled = {}, set()
+    with CentralStore(store_path) as store:
+        for record in store.records():
+            if record.kind == "teacher_label" and record.ref_id:
+                labelled.add(record.ref_id)
+            elif record.kind == "answer" and record.texts.get("answer") \
+                    and record.texts.get("reference"):
+                texts = record.texts
+                answers[record.id] = (texts.get("question", ""), texts["reference"],
+                                      texts["answer"])
+    return [texts for record_id, texts in sorted(answers.items()) if record_id not in labelled]
 
 
 def _lines(items) -> str:
@@ -62,6 +88,7 @@ def save(dataset: RoundDataset, directory: Path) -> None:
     atomic_write_text(directory / "train.jsonl", _lines(dataclasses.asdict(a) for a in dataset.train))
     atomic_write_text(directory / "validation.jsonl",
                       _lines(dataclasses.asdict(a) for a in dataset.evaluation))
+    atomic_write_text(directory / "unlabelled.jsonl", _lines(list(t) for t in dataset.unlabelled))
     atomic_write_text(directory / "snapshot.json",
                       json.dumps({"snapshot": dataset.snapshot, "report": dataset.report},
                                  indent=2, sort_keys=True, default=str) + "\n")
@@ -77,7 +104,8 @@ def load(directory: Path) -> RoundDataset:
         return RoundDataset([Exercise.from_dict(r) for r in rows("exercises.jsonl")],
                             [LabelledAnswer(**r) for r in rows("train.jsonl")],
                             [LabelledAnswer(**r) for r in rows("validation.jsonl")],
-                            meta["snapshot"], meta.get("report", {}))
+                            meta["snapshot"], meta.get("report", {}),
+                            [tuple(r) for r in rows("unlabelled.jsonl")])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise TrainingError(f"the round's snapshot in {directory} cannot be read: {exc}",
                             hint="move the round directory aside and run the round again")

@@ -105,14 +105,21 @@ def write_round_report(state: RoundState, path: Path) -> Path:
                          ["validation answers", snapshot.get("validation")],
                          ["teacher labels from the field", snapshot.get("field_labels")]],
                         ["", "value"]))
-    for key in ("dropped", "conflicts", "labels", "confidences"):
-        counts = report.get(key)
-        if isinstance(counts, dict) and counts:
-            numeric = {str(k): v for k, v in counts.items() if isinstance(v, (int, float))}
-            parts.append(f"<h3>{html.escape(key)}</h3>")
-            parts.append(_table(sorted(numeric.items()), [key, "count"]))
-            if key in ("labels", "confidences") and numeric:
-                parts.append(_bar_plot(key, numeric))
+    cleaning, labels = report.get("cleaning", {}), report.get("labels", {})
+    sections = [("records in the store, by kind", ingest.get("records_by_kind", {}), False),
+                ("dropped while cleaning", cleaning.get("dropped", {}), False),
+                ("label sources used", labels.get("used", {}), False),
+                ("label conflicts, by rule", labels.get("conflicts", {}), False),
+                ("training labels", report.get("labels_by_class", {}), True),
+                ("the boxes' grade confidences", ingest.get("confidences", {}), True)]
+    for title, counts, plot in sections:
+        numeric = {str(k): v for k, v in counts.items() if isinstance(v, (int, float))}
+        if not numeric:
+            continue
+        parts.append(f"<h3>{html.escape(title)}</h3>")
+        parts.append(_table(sorted(numeric.items()), ["", "count"]))
+        if plot:
+            parts.append(_bar_plot(title, numeric))
 
     parts.append("<h2>Evaluation on the fixed set</h2>")
     rows = []

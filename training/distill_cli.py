@@ -1,0 +1,165 @@
+"""``chalkbox train distill``: a smaller, faster grader taught by a trained one (training/distill.py).
+
+Also where the unlabelled pairs come from (``--unlabelled``): the field data a box sends (a sync
+bundle, or the central store), or teacher content / a SemEval split whose labels are ignored.
+The pairs are built with the teacher's ``input_format`` (appliance.inference.pairs), exactly as
+the box will build them for the student.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Iterable
+
+import click
+
+from appliance.cli_types import existing_dir, new_dir
+from appliance.inference.pairs import grade_pair
+
+from .errors import TrainingError
+
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+GRADED_KINDS = ("answer", "grade")     # the interactions that hold a (reference, answer) pair
+
+
+def record_pairs(records: Iterable, input_format: str) -> list[tuple[str, str]]:
+    """The grading pair of every answer or grade record that carries its reference and answer
+    (whatever it was predicted or labelled: the teacher grades it again)."""
+    pairs = []
+    for record in records:
+        texts = record.texts
+        if record.kind in GRADED_KINDS and texts.get("reference") and texts.get("answer"):
+            pairs.append(grade_pair(input_format, texts.get("question", ""), texts["reference"],
+                                    texts["answer"]))
+    return pairs
+
+
+def _content_pairs(content_dir: Path, input_format: str) -> list[tuple[str, str]]:
+    """exercises.csv + answers.csv, the label column ignored (it may be absent or empty)."""
+    from appliance.content import read_exercises
+
+    exercises = {e.id: e for e in read_exercises(content_dir / "exercises.csv")}
+    path = content_dir / "answers.csv"
+    if not path.is_file():
+        raise TrainingError(f"{content_dir} has exercises.csv but no answers.csv",
+                            hint="answers.csv needs the columns exercise_id,answer")
+    reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig")))
+    if not {"exercise_id", "answer"} <= set(reader.fieldnames or ()):
+        raise TrainingError(f"{path} lacks the columns exercise_id,answer")
+    pairs = []
+    for row in reader:
+        exercise = exercises.get(row["exercise_id"])
+        if exercise is None:
+            raise TrainingError(f"{path} line {reader.line_num}: unknown exercise_id "
+                                f"{row['exercise_id']!r}", hint="add it to exercises.csv")
+        if (row["answer"] or "").strip():
+            pairs += [grade_pair(input_format, exercise.question, reference, row["answer"])
+                      for reference in exercise.reference_answers]
+    return pairs
+
+
+def read_unlabelled_pairs(path: Path, input_format: str) -> list[tuple[str, str]]:
+    """Grading pairs from ``path``, whatever labels it holds: a central store (``.db``), a sync
+    bundle (``records.jsonl`` + ``manifest.json``, verified), a content dir or a SemEval
+    split (a directory of XML files, or one file)."""
+    path = Path(path)
+    if path.is_file() and path.suffix in STORE_SUFFIXES:
+        from .store import CentralStore
+
+        with CentralStore(path) as store:
+            return record_pairs(store.records(), input_format)
+    if (path / "records.jsonl").is_file():
+        from appliance.syncbundle import read_sync_bundle
+
+        return record_pairs(read_sync_bundle(path)[1], input_format)
+    if (path / "exercises.csv").is_file():
+        return _content_pairs(path, input_format)
+    if path.suffix == ".xml" or (path.is_dir() and any(path.glob("*.xml"))):
+        from appliance.inference.pairs import labelled_grade_pairs
+
+        from .data.semeval import read_semeval
+
+        data = read_semeval(path)
+        return labelled_grade_pairs(data.exercises, data.answers, input_format)[0]
+    raise TrainingError(f"cannot tell what {path} holds",
+                        hint="give a central store (.db), a sync bundle, a content dir with "
+                             "exercises.csv + answers.csv, or a SemEval split")
+
+
+def _layer_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected teacher layer indices like 0,2,4, got {value!r}")
+
+
+@click.command()
+@click.option("--teacher", "teachers", required=True, multiple=True, type=existing_dir,
+              help="A trained checkpoint; repeat for an ensemble (their mean is the target).")
+@click.option("--data", "data_dir", type=existing_dir,
+              help="Labelled data: a content dir (default: the demo content) or a SemEval split.")
+@click.option("--format", "data_format", type=click.Choice(("content", "semeval")),
+              default="content", show_default=True, help="The format of --data and --eval-data.")
+@click.option("--eval-fraction", type=click.FloatRange(0.0, 0.9), default=0.15, show_default=True,
+              help="Share of --data's exercises held out for validation (none with --eval-data).")
+@click.option("--eval-data", type=existing_dir,
+              help="Validate on this set instead (e.g. SemEval test-unseen-answers).")
+@click.option("--unlabelled", "unlabelled_paths", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Pairs the teacher labels (soft targets only): a central store (.db), a sync "
+                   "bundle, a content dir or a SemEval split; labels in it are ignored. Repeatable.")
+@click.option("--layers", callback=_layer_list,
+              help="Teacher layers the student keeps, e.g. 0,2,4.")
+@click.option("--num-layers", type=click.IntRange(min=1),
+              help="Keep this many evenly spaced teacher layers (default: every other one).")
+@click.option("--student-base", type=existing_dir,
+              help="Start the student from this smaller checkpoint instead of a cut teacher.")
+@click.option("--alpha", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Weight of the gold-label cross-entropy; 1 - alpha goes to the teacher's.")
+@click.option("--temperature", type=click.FloatRange(min=0.0, min_open=True), default=2.0,
+              show_default=True)
+@click.option("--ensemble", type=click.Choice(("logits", "probabilities")), default="logits",
+              show_default=True, help="Average the teachers' logits or their probabilities.")
+@click.option("--hidden-loss", "hidden_loss_weight", type=click.FloatRange(min=0.0), default=0.0,
+              show_default=True, help="Weight of the [CLS] hidden-state loss (same hidden size).")
+@click.option("--out", "out_dir", required=True, type=new_dir)
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True)
+@click.option("--lr", "learning_rate", type=float, default=5e-5, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=16, show_default=True)
+@click.option("--max-length", type=click.IntRange(8, 4096),
+              help="Tokens per pair for the student (default: the teacher's).")
+@click.option("--model-id", help="The student's model id (default: the teacher's).")
+@click.option("--seed", type=int, default=42, show_default=True)
+def distill(teachers, data_dir, data_format, eval_fraction, eval_data, unlabelled_paths,
+            out_dir, **settings):
+    """Distil a teacher (or an ensemble) into a smaller student checkpoint."""
+    from appliance.inference.pairs import labelled_grade_pairs
+
+    from .data.splits import split_by_group
+    from .distill import DistillConfig, distill as run_distill, ensemble_info
+    from .recipes import read_grading_data
+
+    if data_format == "semeval" and data_dir is None:
+        raise click.UsageError("--format semeval needs --data (a split directory)")
+    config = DistillConfig(output_dir=out_dir, teachers=teachers, **settings)
+    info = ensemble_info(config.teachers)
+    if info.task != "grade":
+        raise TrainingError(f"this command distils graders; the teacher's task is {info.task!r}",
+                            hint="call training.distill.distill with (question, answer) pairs")
+    exercises, answers = read_grading_data(data_dir, data_format)
+    if eval_data:
+        train = labelled_grade_pairs(exercises, answers, info.input_format)
+        evaluation = labelled_grade_pairs(*read_grading_data(eval_data, data_format),
+                                          info.input_format)
+    else:
+        train_answers, eval_answers = split_by_group(answers, lambda a: a.exercise_id,
+                                                     eval_fraction, config.seed)
+        train = labelled_grade_pairs(exercises, train_answers, info.input_format)
+        evaluation = labelled_grade_pairs(exercises, eval_answers, info.input_format)
+    unlabelled = [pair for path in unlabelled_paths
+                  for pair in read_unlabelled_pairs(path, info.input_format)]
+    metrics = run_distill(config, train, evaluation if evaluation[0] else None, unlabelled)
+    click.echo(f"student written to {out_dir}; validation: {metrics}")
