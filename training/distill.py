@@ -71,6 +71,7 @@ class DistillConfig:
     warmup_ratio: float = 0.1
     seed: int = 42
     teacher_batch_size: int = 64
+    dataset_snapshot: str | None = None     # None: the teacher's
 
     def __post_init__(self):
         self.teachers = tuple(Path(t) for t in self.teachers)
@@ -467,6 +468,7 @@ def distill(config: DistillConfig, train: tuple[list, list],
     saved = CheckpointInfo(task=info.task, labels=info.labels, positive_label=info.positive_label,
                            input_format=info.input_format, max_length=max_length,
                            model_id=config.model_id or info.model_id, base_model=teacher_dirs[0],
+                           dataset_snapshot=config.dataset_snapshot or info.dataset_snapshot,
                            metrics={"distillation": provenance})
     saved.save(output_dir)
     if not eval_pairs:
@@ -475,10 +477,15 @@ def distill(config: DistillConfig, train: tuple[list, list],
     # Trainer's own predict groups by length and so reorders rows)
     from .evaluate import CheckpointModel
 
-    predicted = _forward(CheckpointModel(output_dir), eval_pairs,
-                         config.teacher_batch_size)[0].argmax(axis=1)
-    metrics = comparison_metrics(predicted, teacher_eval.argmax(axis=1),
-                                 [label_index[label] for label in eval_labels], info.labels)
+    from .calibration import fit_temperature
+
+    logits = _forward(CheckpointModel(output_dir), eval_pairs, config.teacher_batch_size)[0]
+    truth = [label_index[label] for label in eval_labels]
+    metrics = comparison_metrics(logits.argmax(axis=1), teacher_eval.argmax(axis=1), truth,
+                                 info.labels)
+    # the box's confidences come from the student, so it is the student that is calibrated
+    saved.temperature = float(fit_temperature(logits, truth))
+    metrics["temperature"] = saved.temperature
     saved.metrics["validation"] = metrics
     saved.save(output_dir)
     return metrics

@@ -172,7 +172,8 @@ def stage_student(config: RoundConfig, state: RoundState, out: Path) -> dict[str
                              num_layers=config.student_layers, epochs=config.student_epochs,
                              learning_rate=config.student_lr, alpha=config.alpha,
                              temperature=config.kd_temperature, batch_size=config.batch_size,
-                             max_length=config.max_length, seed=config.seed)
+                             max_length=config.max_length, seed=config.seed,
+                             dataset_snapshot=dataset.snapshot)
     unlabelled = [grade_pair(config.input_format, q, ref, answer)
                   for q, ref, answer in dataset.unlabelled]
     metrics = distill(settings, *_pairs(dataset, config.input_format),
