@@ -136,11 +136,13 @@ def run_round(centre_dir: Path, keypair, tiny_base: Path, seed: Path, stick: Pat
 
 
 def published_versions(centre_dir: Path) -> set[str]:
-    return {p.name for p in (centre_dir / "published").glob("*/grade/*") if p.is_dir()}
+    """Versions of the published grade bundles (a bundle is named <model_id>-<version>)."""
+    return {p.name.removeprefix("grade-") for p in (centre_dir / "published").glob("*/grade/*")
+            if p.is_dir()}
 
 
 def latest_published(centre_dir: Path) -> str:
-    return (centre_dir / "published/all/grade/LATEST").read_text().strip()
+    return (centre_dir / "published/all/grade/LATEST").read_text().strip().removeprefix("grade-")
 
 
 @needs_data

@@ -126,8 +126,10 @@ def stage_ingest(config: RoundConfig, state: RoundState, out: Path) -> dict[str,
             result = ingest_stick(store, stick, private_key=key,
                                   published_root=centre.published_root,
                                   fleet=Fleet(centre.store_path))
-            sticks.append({"stick": str(stick), "added": result.report.added,
-                           "refused": len(result.report.refused)})
+            sticks.append({"stick": str(stick),
+                           "schools": sorted(set(result.report.schools_by_box().values())),
+                           "added": sum(r.added for r in result.report.results),
+                           "refused": result.report.refused})
         total = store.count()
         kinds, confidences = collections.Counter(), collections.Counter()
         for record in store.records():
@@ -238,15 +240,25 @@ def stage_decide(config: RoundConfig, state: RoundState, out: Path) -> dict[str,
 def stage_publish(config: RoundConfig, state: RoundState, out: Path) -> dict[str, Any]:
     if not state.output("decide")["promote"]:
         return {"published": None}
+    from appliance.sync.protocol import MODELS_DIR_ON_STICK
+
     from .publish import publish
     from .usb import copy_model_to_stick, stick_root
 
     bundle = Path(state.output("export")["bundle"])
     dest = publish(bundle, config.centre.prepare().published_root, config.public_key,
                    config.school_id)
-    school = config.school_id or "all"
-    copied = [str(copy_model_to_stick(dest, stick_root(stick), school))
-              for stick in config.sticks]
+    copied = []
+    for stick in state.output("ingest")["sticks"]:
+        root = stick_root(Path(stick["stick"]))
+        # the schools whose boxes use this stick: those that sent bundles on it, and those
+        # it already carries models for
+        on_stick = root / MODELS_DIR_ON_STICK
+        schools = set(stick["schools"]) | ({p.name for p in on_stick.iterdir() if p.is_dir()}
+                                           if on_stick.is_dir() else set())
+        for school in sorted(schools):
+            if config.school_id in (None, school):
+                copied.append(str(copy_model_to_stick(dest, root, school)))
     return {"published": str(dest), "sticks": copied}
 
 
