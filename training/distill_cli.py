@@ -100,9 +100,11 @@ def _layer_list(ctx, param, value):
 @click.option("--teacher", "teachers", required=True, multiple=True, type=existing_dir,
               help="A trained checkpoint; repeat for an ensemble (their mean is the target).")
 @click.option("--data", "data_dir", type=existing_dir,
-              help="Labelled data: a content dir (default: the demo content) or a SemEval split.")
-@click.option("--format", "data_format", type=click.Choice(("content", "semeval")),
-              default="content", show_default=True, help="The format of --data and --eval-data.")
+              help="Labelled data: a content dir (default: the demo content), a SemEval split "
+                   "or a WikiQA split.")
+@click.option("--format", "data_format", type=click.Choice(("content", "semeval", "wikiqa")),
+              default="content", show_default=True,
+              help="The format of --data and --eval-data (wikiqa: distil a matcher).")
 @click.option("--eval-fraction", type=click.FloatRange(0.0, 0.9), default=0.15, show_default=True,
               help="Share of --data's exercises held out for validation (none with --eval-data).")
 @click.option("--eval-data", type=existing_dir,
@@ -136,30 +138,61 @@ def _layer_list(ctx, param, value):
 def distill(teachers, data_dir, data_format, eval_fraction, eval_data, unlabelled_paths,
             out_dir, **settings):
     """Distil a teacher (or an ensemble) into a smaller student checkpoint."""
-    from appliance.inference.pairs import labelled_grade_pairs
-
-    from .data.splits import split_by_group
     from .distill import DistillConfig, distill as run_distill, ensemble_info
-    from .recipes import read_grading_data
 
-    if data_format == "semeval" and data_dir is None:
-        raise click.UsageError("--format semeval needs --data (a split directory)")
-    config = DistillConfig(output_dir=out_dir, teachers=teachers, **settings)
-    info = ensemble_info(config.teachers)
-    if info.task != "grade":
-        raise TrainingError(f"this command distils graders; the teacher's task is {info.task!r}",
-                            hint="call training.distill.distill with (question, answer) pairs")
-    exercises, answers = read_grading_data(data_dir, data_format)
-    if eval_data:
-        train = labelled_grade_pairs(exercises, answers, info.input_format)
-        evaluation = labelled_grade_pairs(*read_grading_data(eval_data, data_format),
-                                          info.input_format)
+    if data_format != "content" and data_dir is None:
+        raise click.UsageError(f"--format {data_format} needs --data (a split directory)")
+    info = ensemble_info([Path(t) for t in teachers])
+    wanted = "match" if data_format == "wikiqa" else "grade"
+    if info.task != wanted:
+        raise TrainingError(f"--format {data_format} distils a {wanted} model; the teacher's "
+                            f"task is {info.task!r}",
+                            hint="use --format wikiqa for a matcher, content or semeval for a "
+                                 "grader")
+    if data_format == "wikiqa":
+        train, evaluation, snapshot = _match_data(data_dir, eval_data, eval_fraction,
+                                                  settings["seed"])
     else:
-        train_answers, eval_answers = split_by_group(answers, lambda a: a.exercise_id,
-                                                     eval_fraction, config.seed)
-        train = labelled_grade_pairs(exercises, train_answers, info.input_format)
-        evaluation = labelled_grade_pairs(exercises, eval_answers, info.input_format)
+        train, evaluation, snapshot = _grade_data(data_dir, data_format, eval_data,
+                                                  eval_fraction, settings["seed"],
+                                                  info.input_format)
+    config = DistillConfig(output_dir=out_dir, teachers=teachers, dataset_snapshot=snapshot,
+                           **settings)
     unlabelled = [pair for path in unlabelled_paths
                   for pair in read_unlabelled_pairs(path, info.input_format)]
     metrics = run_distill(config, train, evaluation if evaluation[0] else None, unlabelled)
     click.echo(f"student written to {out_dir}; validation: {metrics}")
+
+
+def _grade_data(data_dir, data_format, eval_data, eval_fraction, seed, input_format):
+    """Cleaned, label-resolved training pairs (training.data.dataset), validation held out by
+    question or read from --eval-data as published."""
+    from appliance.inference.pairs import labelled_grade_pairs
+
+    from .recipes import grading_dataset, read_grading_data
+
+    dataset = grading_dataset(data_dir, data_format, seed=seed,
+                              eval_fraction=0.0 if eval_data else eval_fraction)
+    train = labelled_grade_pairs(dataset.exercises, dataset.train, input_format)
+    if eval_data:
+        evaluation = labelled_grade_pairs(*read_grading_data(eval_data, data_format), input_format)
+    else:
+        evaluation = labelled_grade_pairs(dataset.exercises, dataset.evaluation, input_format)
+    return train, evaluation, dataset.snapshot
+
+
+def _match_data(data_dir, eval_data, eval_fraction, seed):
+    """WikiQA (question, candidate) pairs; whole questions held out for validation."""
+    from .data.splits import snapshot_id, split_by_group
+    from .data.wikiqa import match_pairs, read_wikiqa
+
+    groups = read_wikiqa(Path(data_dir)).groups
+    if eval_data:
+        train_groups, eval_groups = groups, read_wikiqa(Path(eval_data)).groups
+    else:
+        train_groups, eval_groups = split_by_group(groups, lambda g: g.question_id,
+                                                   eval_fraction, seed)
+    train = match_pairs(train_groups)
+    snapshot = snapshot_id({"question": q, "candidate": c, "label": y}
+                           for (q, c), y in zip(*train))
+    return train, match_pairs(eval_groups), snapshot

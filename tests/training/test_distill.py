@@ -302,8 +302,17 @@ def test_the_cli_writes_a_student_that_exports_as_a_bundle(capsys, tiny_checkpoi
     assert student.metrics["distillation"]["parent"] == str(tiny_checkpoint)
     assert student.metrics["distillation"]["layers"] == [0]
     assert student.metrics["validation"]["n"] > 0
-    # demo content is both --data and --unlabelled: nothing there is new
-    assert student.metrics["distillation"]["unlabelled_pairs"] == 0
+    # demo content is both --data and --unlabelled: only the pairs cleaning changed or dropped
+    # (duplicates, whitespace) are new to the student; none it was taught with a gold label
+    from appliance.inference.pairs import labelled_grade_pairs
+    from training.distill_cli import read_unlabelled_pairs
+    from training.recipes import grading_dataset
+
+    dataset = grading_dataset(None, "content", eval_fraction=0.15, seed=42)
+    taught = set(labelled_grade_pairs(dataset.exercises, dataset.train + dataset.evaluation,
+                                      teacher.input_format)[0])
+    raw = set(read_unlabelled_pairs(demo_content_dir(), teacher.input_format))
+    assert student.metrics["distillation"]["unlabelled_pairs"] == len(raw - taught) < len(raw) / 10
     model = CheckpointModel(out, "cpu")
     assert model.model.config.num_hidden_layers == 1
     bundle = tmp_path / "bundle"
