@@ -33,17 +33,39 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
-# The central grading teacher from the shared data (issue 3's recipe so far:
-# docs/experiments.md, E3). About 6 minutes on 2 cores. Not in this recipe yet: the answer
-# matcher (WikiQA) and the int8 bundle, whose 98% int8-vs-fp32 gate this teacher misses (97.6%).
+# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 30 min:
+# the grading teacher (SciEntsBank, docs/experiments.md E3 recipe on the cleaned data, 10% of
+# the questions held out for temperature scaling), the answer matcher teacher (WikiQA), each
+# distilled into a 3-layer student, exported to int8, checked and signed with var/keys/fleet.pem.
 DATA ?= ../shared/datasets
 SCI  := $(DATA)/semeval2013-task7-2way/sciEntsBank
+WIKI := $(DATA)/wikiqa
+M    := var/models
+KEY  := var/keys/fleet.pem
+CB   := $(BIN)/chalkbox
 
 models: setup
-	$(BIN)/chalkbox train grade --format semeval --data $(SCI)/train --out var/models/grade-teacher \
-	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0
-	$(BIN)/chalkbox train evaluate --model var/models/grade-teacher --data $(SCI)/test-unseen-answers \
-	    --format semeval
-	$(BIN)/chalkbox train evaluate --model var/models/grade-teacher --data $(SCI)/test-unseen-questions \
-	    --format semeval
-	@echo "grading teacher: var/models/grade-teacher"
+	@test -f $(KEY) || $(CB) export keygen $(KEY)
+	$(CB) train grade --format semeval --data $(SCI)/train --out $(M)/grade-teacher \
+	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.1 --keep-checkpoints 0
+	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-teacher/test-unseen-answers.json
+	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-questions --format semeval --json > $(M)/grade-teacher/test-unseen-questions.json
+	$(CB) train match --format wikiqa --data $(WIKI)/train --out $(M)/match-teacher \
+	    --epochs 1 --lr 3e-5 --max-length 128 --batch-size 16 --keep-checkpoints 0
+	$(CB) train evaluate --model $(M)/match-teacher --data $(WIKI)/dev --format wikiqa --json > $(M)/match-teacher/dev.json
+	$(CB) train distill --teacher $(M)/grade-teacher --format semeval --data $(SCI)/train \
+	    --num-layers 3 --epochs 3 --lr 1e-4 --eval-fraction 0.1 --out $(M)/grade-student
+	$(CB) export build --model $(M)/grade-student --out $(M)/grade-student-int8 --key $(KEY) \
+	    --check-format semeval --check-data $(SCI)/test-unseen-answers
+	$(CB) export evaluate --bundle $(M)/grade-student-int8 --public-key var/keys/fleet.pub.pem --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-student-int8.test-unseen-answers.json
+	$(CB) export evaluate --bundle $(M)/grade-student-int8 --public-key var/keys/fleet.pub.pem --data $(SCI)/test-unseen-questions --format semeval --json > $(M)/grade-student-int8.test-unseen-questions.json
+	$(CB) train distill --teacher $(M)/match-teacher --format wikiqa --data $(WIKI)/train \
+	    --num-layers 3 --epochs 1 --lr 1e-4 --eval-fraction 0.1 --out $(M)/match-student
+	$(CB) export build --model $(M)/match-student --out $(M)/match-student-int8 --key $(KEY) \
+	    --check-format wikiqa --check-data $(WIKI)/dev
+	$(CB) export evaluate --bundle $(M)/match-student-int8 --public-key var/keys/fleet.pub.pem --data $(WIKI)/dev --format wikiqa --json > $(M)/match-student-int8.dev.json
+	@$(BIN)/python -c 'import json,sys; [print(f"{n:40} accuracy {d[\"accuracy\"]:.4f}  macro-F1 {d[\"macro_f1\"]:.4f}" + (f"  MAP {d[\"map\"]:.4f}" if "map" in d else "")) for n in sys.argv[1:] for d in [json.load(open(n))]]' \
+	    $(M)/grade-teacher/test-unseen-answers.json $(M)/grade-teacher/test-unseen-questions.json $(M)/match-teacher/dev.json \
+	    $(M)/grade-student-int8.test-unseen-answers.json $(M)/grade-student-int8.test-unseen-questions.json $(M)/match-student-int8.dev.json
+	@echo "teachers: $(M)/grade-teacher $(M)/match-teacher"
+	@echo "signed int8 students: $(M)/grade-student-int8 $(M)/match-student-int8"

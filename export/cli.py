@@ -55,8 +55,9 @@ def keygen(private_key):
               help="Labelled answers for the export checks: a content dir (exercises.csv + "
                    "answers.csv) or, with --check-format semeval, a SemEval split; "
                    "default: the demo content.")
-@click.option("--check-format", type=click.Choice(("content", "semeval")), default="content",
-              show_default=True)
+@click.option("--check-format", type=click.Choice(("content", "semeval", "wikiqa")),
+              default="content", show_default=True,
+              help="wikiqa: (question, candidate) pairs for a matcher.")
 @click.option("--target", type=click.Choice(TARGETS), help="Quantize for this CPU (default: this one).")
 @click.option("--no-quantize", is_flag=True, help="Ship fp32 (bigger, slower).")
 @click.option("--version", help="Bundle version (default: a UTC timestamp).")
@@ -69,16 +70,28 @@ def build(model_dir, out_dir, signing_key, check_data, check_format, target, no_
     from .checkpoint import read_checkpoint_info
 
     info = read_checkpoint_info(model_dir)
-    if check_format == "semeval":
-        from .datasets import read_semeval
+    if check_format != "content" and check_data is None:
+        raise click.UsageError(f"--check-format {check_format} needs --check-data")
+    if check_format == "wikiqa":
+        from .datasets import read_wikiqa
 
-        if check_data is None:
-            raise click.UsageError("--check-format semeval needs --check-data")
-        data = read_semeval(check_data)
-        exercises, answers = data.exercises, data.answers
+        if info.task != "match":
+            raise click.UsageError(f"--check-format wikiqa checks a matcher; {model_dir} is a "
+                                   f"{info.task} model")
+        negative = next(label for label in info.labels if label != info.positive_label)
+        groups = read_wikiqa(check_data).groups
+        pairs = [(g.question, candidate) for g in groups for candidate, _ in g.candidates]
+        labels = [info.positive_label if y else negative for g in groups
+                  for _, y in g.candidates]
     else:
-        exercises, answers = read_labelled_content(check_data or demo_content_dir())
-    pairs, labels = labelled_grade_pairs(exercises, answers, info.input_format)
+        if check_format == "semeval":
+            from .datasets import read_semeval
+
+            data = read_semeval(check_data)
+            exercises, answers = data.exercises, data.answers
+        else:
+            exercises, answers = read_labelled_content(check_data or demo_content_dir())
+        pairs, labels = labelled_grade_pairs(exercises, answers, info.input_format)
     manifest = build_bundle(BuildRequest(model_dir=model_dir, out_dir=out_dir,
                                          signing_key=signing_key, check_pairs=pairs,
                                          check_labels=labels, target=target,

@@ -54,7 +54,7 @@ def submit_answer():
         answer=v.text(data, "answer", max_len=_answer_limit()),
         class_id=v.text(data, "class_id", max_len=40),
         nickname=v.text(data, "nickname", max_len=40),
-        idempotency_key=v.text(data, "idempotency_key", max_len=64, required=False))
+        idempotency_key=_idempotency_key(data))
     return (jsonify({"record_id": record.id, "saved": True, "resent": resent,
                      "grade": grade.to_dict()}), 200 if resent else 201)
 
@@ -80,7 +80,7 @@ def ask():
         question=v.text(data, "question", max_len=_answer_limit()),
         class_id=v.text(data, "class_id", max_len=40),
         nickname=v.text(data, "nickname", max_len=40),
-        idempotency_key=v.text(data, "idempotency_key", max_len=64, required=False))
+        idempotency_key=_idempotency_key(data))
     body = {"record_id": record.id, "saved": True, "forwarded": not result.answered,
             "confidence": result.confidence}
     if result.answered:
@@ -122,3 +122,13 @@ def model_info():
     return jsonify({"model_id": manifest.model_id, "version": manifest.version,
                     "task": manifest.task, "labels": list(manifest.labels),
                     "metrics": manifest.metrics, "created_at": manifest.created_at})
+
+
+def _idempotency_key(data) -> str | None:
+    """Optional, but a key that is sent must be a real one: a blank key would silently turn
+    the tablet's "count this once" into "count it every time"."""
+    value = data.get("idempotency_key")
+    if isinstance(value, str) and not value.strip():
+        raise FormatError("'idempotency_key' must not be blank (omit it or send null)",
+                          field="idempotency_key")
+    return v.text(data, "idempotency_key", max_len=64, required=False)
