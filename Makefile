@@ -64,7 +64,7 @@ models: setup
 	$(CB) export build --model $(M)/match-student --out $(M)/match-student-int8 --key $(KEY) \
 	    --check-format wikiqa --check-data $(WIKI)/dev
 	$(CB) export evaluate --bundle $(M)/match-student-int8 --public-key var/keys/fleet.pub.pem --data $(WIKI)/dev --format wikiqa --json > $(M)/match-student-int8.dev.json
-	@$(BIN)/python -c 'import json,sys; [print(f"{n:40} accuracy {d[\"accuracy\"]:.4f}  macro-F1 {d[\"macro_f1\"]:.4f}" + (f"  MAP {d[\"map\"]:.4f}" if "map" in d else "")) for n in sys.argv[1:] for d in [json.load(open(n))]]' \
+	@$(BIN)/python -m training.eval_summary \
 	    $(M)/grade-teacher/test-unseen-answers.json $(M)/grade-teacher/test-unseen-questions.json $(M)/match-teacher/dev.json \
 	    $(M)/grade-student-int8.test-unseen-answers.json $(M)/grade-student-int8.test-unseen-questions.json $(M)/match-student-int8.dev.json
 	@echo "teachers: $(M)/grade-teacher $(M)/match-teacher"
