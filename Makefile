@@ -64,8 +64,9 @@ models: setup
 	$(CB) export build --model $(M)/match-student --out $(M)/match-student-int8 --key $(KEY) \
 	    --check-format wikiqa --check-data $(WIKI)/dev
 	$(CB) export evaluate --bundle $(M)/match-student-int8 --public-key var/keys/fleet.pub.pem --data $(WIKI)/dev --format wikiqa --json > $(M)/match-student-int8.dev.json
+	$(CB) export embed --out $(M)/embed-int8 --key $(KEY)
 	@$(BIN)/python -m training.eval_summary \
 	    $(M)/grade-teacher/test-unseen-answers.json $(M)/grade-teacher/test-unseen-questions.json $(M)/match-teacher/dev.json \
 	    $(M)/grade-student-int8.test-unseen-answers.json $(M)/grade-student-int8.test-unseen-questions.json $(M)/match-student-int8.dev.json
 	@echo "teachers: $(M)/grade-teacher $(M)/match-teacher"
-	@echo "signed int8 students: $(M)/grade-student-int8 $(M)/match-student-int8"
+	@echo "signed int8 students: $(M)/grade-student-int8 $(M)/match-student-int8 (and the encoder for ask: $(M)/embed-int8)"

