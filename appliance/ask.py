@@ -66,8 +66,24 @@ class AskResult:
         return dataclasses.asdict(self)
 
 
+ANSWER_ABOVE = "answer_above"
+FALLBACK_ANSWER_ABOVE = 0.6
+
+
+def answer_threshold(matcher: OnnxModel | None, configured: float) -> float:
+    """The box's ``ask_answer_above`` when a technician set one (0..1); by default (-1) the
+    threshold the matcher's bundle carries, chosen at export on labelled pairs (a matcher
+    trained where 1 candidate in 8 is right says "match" at 0.3, another at 0.9), else 0.6."""
+    if configured >= 0.0:
+        return configured
+    if matcher is None:
+        return FALLBACK_ANSWER_ABOVE
+    return float(matcher.manifest.thresholds.get(ANSWER_ABOVE, FALLBACK_ANSWER_ABOVE))
+
+
 def answer_question(kb: KnowledgeBase, embedder: Embedder | None, matcher: OnnxModel | None,
                     question: str, threshold: float) -> AskResult:
+    """``threshold``: usually :func:`answer_threshold` of the matcher."""
     entries, vectors = kb.entries_and_vectors(embedder)
     if not entries or matcher is None:
         return AskResult(answered=False)

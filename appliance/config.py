@@ -49,8 +49,9 @@ class BoxConfig:
     review_daily_budget: int = 40
     review_strategy: str = "uncertainty"
     # A student's question is answered from the FAQ at or above this confidence, else it
-    # goes to the teacher.
-    ask_answer_above: float = 0.6
+    # goes to the teacher. -1: the threshold the matcher's bundle carries (chosen at export
+    # for that matcher), else 0.6.
+    ask_answer_above: float = -1.0
     public_key: str = "keys/fleet.pub.pem"
     # Refuse new writes (clearly) below this much free disk: never fill the disk silently.
     min_free_mb: int = 50
@@ -131,7 +132,8 @@ class BoxConfig:
              "between 0 (no limit) and 10000"),
             (self.review_strategy in REVIEW_STRATEGIES, "review_strategy",
              " or ".join(repr(s) for s in REVIEW_STRATEGIES)),
-            (0.0 <= self.ask_answer_above <= 1.0, "ask_answer_above", "between 0 and 1"),
+            (self.ask_answer_above == -1.0 or 0.0 <= self.ask_answer_above <= 1.0,
+             "ask_answer_above", "between 0 and 1, or -1 (the matcher bundle's own)"),
             (0 <= self.min_free_mb <= 1_000_000, "min_free_mb", "between 0 and 1000000"),
             (0 <= self.keep_synced_days <= 3650, "keep_synced_days", "between 0 and 3650"),
             (10 <= self.sync_interval_s <= 86400, "sync_interval_s", "between 10 and 86400"),

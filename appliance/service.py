@@ -14,7 +14,7 @@ from pathlib import Path
 from .bundle import verify_bundle
 from .config import BoxConfig
 from .content import Exercise
-from .ask import KnowledgeBase, answer_question
+from .ask import KnowledgeBase, answer_question, answer_threshold
 from .errors import BundleError, FormatError, NotFound, NotSaved, StoreError
 from .inference.engine import BatchedModel, Embedder, OnnxModel
 from .inference.grade import Grade, grade_answer
@@ -148,9 +148,9 @@ class BoxService:
             self.roster.remember(student, class_id, nickname)
         except StoreError as exc:
             log.warning("roster not updated: %s", exc.message)
-        result = answer_question(self.knowledge, self._optional_model("embed"),
-                                 self._optional_model("match"), question,
-                                 self.config.ask_answer_above)
+        matcher = self._optional_model("match")
+        result = answer_question(self.knowledge, self._optional_model("embed"), matcher,
+                                 question, answer_threshold(matcher, self.config.ask_answer_above))
         texts = {"question": question}
         if result.answered:
             texts["answer"] = result.answer

@@ -203,7 +203,7 @@ def run_engine(data_dir: Path, mix: kb.Mix, threads: int, seconds: float,
                seed: int) -> tuple[c.Phase, float]:
     """The bare engine on the mix from ``threads`` threads, no HTTP, no outbox: (phase,
     seconds taken to embed the knowledge base)."""
-    from appliance.ask import KnowledgeBase, answer_question
+    from appliance.ask import KnowledgeBase, answer_question, answer_threshold
     from appliance.bundle import verify_bundle
     from appliance.inference.engine import Embedder, OnnxModel
     from appliance.inference.grade import grade_answer
@@ -232,7 +232,8 @@ def run_engine(data_dir: Path, mix: kb.Mix, threads: int, seconds: float,
                                  item[1])
                     return kind, None, None
                 result = answer_question(knowledge, models["embed"], models["match"], item.text,
-                                         config.ask_answer_above)
+                                         answer_threshold(models["match"],
+                                                          config.ask_answer_above))
             except Exception as exc:
                 return kind, f"engine {kind}: {exc!r}", None
             return kind, None, kb.ask_outcome(item, result.faq_id if result.answered else None)
@@ -436,7 +437,8 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
         f"knowledge base: {len(run.asks.entries):,} entries: "
         + ", ".join(f"{k} {v}" for k, v in run.asks.sources.most_common()),
         "burst ask outcomes: " + (", ".join(f"{k} {v}" for k, v in sorted(burst.outcomes.items()))
-                                  or "none") + f" (answered at >= {config.ask_answer_above})",
+                                  or "none") + " (answered at >= the matcher bundle's answer_above, else "
+                                  f"ask_answer_above {config.ask_answer_above})",
         f"bare engine embedded the KB in {run.kb_embed_s:.1f} s (no HTTP)",
         (f"server: gunicorn {config.workers} worker x {config.threads} threads on loopback; "
          f"clients share the machine ({os.cpu_count()} CPUs) with it"),

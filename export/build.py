@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from appliance.bundle import (MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, ModelManifest,
                               verify_bundle)
 from appliance.fsutil import describe_files, publish_dir
@@ -129,4 +131,26 @@ def build_bundle(request: BuildRequest) -> ModelManifest:
         checks.update(fp32_bytes=fp32_path.stat().st_size,
                       bundle_model_bytes=(staging / MODEL_FILE).stat().st_size)
         manifest = dataclasses.replace(manifest, metrics={**manifest.metrics, "export": checks})
+        if manifest.task == "match" and request.check_labels is not None:
+            manifest = _with_answer_threshold(manifest, int8 or fp32, request)
         return seal(staging, manifest, request.signing_key, request.out_dir)
+
+
+def _with_answer_threshold(manifest: ModelManifest, shipped: OnnxModel,
+                           request: BuildRequest) -> ModelManifest:
+    """A matcher's bundle says above which probability the box answers (export.thresholds)."""
+    from appliance.ask import ANSWER_ABOVE
+    from appliance.inference.engine import softmax
+
+    from .thresholds import best_f1_threshold
+
+    positive = manifest.labels.index(manifest.positive_label)
+    pairs = list(request.check_pairs)
+    logits = np.concatenate([shipped.logits(pairs[i:i + 32]) for i in range(0, len(pairs), 32)])
+    probability = softmax(logits, manifest.temperature)[:, positive]
+    threshold = best_f1_threshold(probability, [label == manifest.positive_label
+                                                for label in request.check_labels])
+    if threshold is None:
+        return manifest
+    return dataclasses.replace(manifest, thresholds={**manifest.thresholds,
+                                                     ANSWER_ABOVE: threshold})

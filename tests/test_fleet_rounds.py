@@ -123,13 +123,13 @@ class Box:
 
 
 def run_round(centre_dir: Path, keypair, tiny_base: Path, seed: Path, stick: Path,
-              min_gain: float) -> dict:
+              min_gain: float, *extra) -> dict:
     result = run_chalkbox(
         "train", "round", "--centre-dir", centre_dir, "--key", keypair[0], "--eval-data",
         SCI / "test-unseen-answers", "--eval-limit", 120, "--seed-data", seed, "--stick", stick,
         "--base-model", tiny_base, "--teacher-epochs", 2, "--teacher-lr", "1e-3",
         "--student-layers", 1, "--student-epochs", 2, "--student-lr", "1e-3",
-        "--max-length", 64, "--min-gain", min_gain, timeout=900)
+        "--max-length", 64, "--min-gain", min_gain, *extra, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     rounds = sorted((centre_dir / "rounds").glob("round-*"))
     return json.loads((rounds[-1] / "round.json").read_text())
@@ -208,7 +208,13 @@ def test_three_boxes_three_rounds(tmp_path, tiny_base, keypair, grade_bundle):
         assert latest_published(centre_dir) == promoted
 
         # --- round 3: a margin no model can meet; the rejected model goes nowhere -----------
+        # and it is interrupted after its snapshot: the next run resumes it, not a new round
+        stopped = run_round(centre_dir, keypair, tiny_base, seed, stick, 1.0,
+                            "--stop-after", "snapshot")
+        assert list(stopped["stages"]) == ["ingest", "snapshot"]
         state = run_round(centre_dir, keypair, tiny_base, seed, stick, min_gain=1.0)
+        assert state["round_id"] == stopped["round_id"] == "round-0003"
+        assert state["stages"]["snapshot"] == stopped["stages"]["snapshot"]   # not redone
         rejected = state["stages"]["export"]["version"]
         assert not state["stages"]["decide"]["promote"]
         assert state["stages"]["publish"]["published"] is None

@@ -17,7 +17,7 @@ def ask_box(box_dir, ask_bundles, keypair):
 
 
 def with_threshold(box_dir, value):
-    text = (box_dir / "box.toml").read_text().replace("ask_answer_above = 0.6",
+    text = (box_dir / "box.toml").read_text().replace("ask_answer_above = -1.0",
                                                       f"ask_answer_above = {value}")
     (box_dir / "box.toml").write_text(text)
     return BoxService(load_config(box_dir))
@@ -46,6 +46,20 @@ def test_an_unsure_question_goes_to_the_teacher(ask_box):
     assert "answer" not in record.texts
     queue = review_queue(service)
     assert record.id in {r.id for r in queue.questions}
+
+
+def test_by_default_the_matcher_bundles_own_threshold_decides(ask_box, ask_bundles):
+    from appliance.ask import ANSWER_ABOVE, answer_threshold
+    from appliance.bundle import read_manifest_unverified
+
+    carried = read_manifest_unverified(ask_bundles[0]).thresholds[ANSWER_ABOVE]
+    assert 0.0 < carried < 1.0       # chosen at export on the FAQ pairs
+    service = BoxService(load_config(ask_box))
+    matcher = service._optional_model("match")
+    assert answer_threshold(matcher, service.config.ask_answer_above) == carried
+    faq = service.content.faq()
+    _, result = service.ask(question=faq[0].question, class_id="4b", nickname="Mei")
+    assert result.answered == (result.confidence >= carried)
 
 
 def test_without_a_matcher_nothing_is_answered(box_dir):
