@@ -142,14 +142,14 @@ def _with_answer_threshold(manifest: ModelManifest, shipped: OnnxModel,
     from appliance.ask import ANSWER_ABOVE
     from appliance.inference.engine import softmax
 
-    from .thresholds import best_f1_threshold
+    from .thresholds import answer_threshold_for
 
     positive = manifest.labels.index(manifest.positive_label)
     pairs = list(request.check_pairs)
     logits = np.concatenate([shipped.logits(pairs[i:i + 32]) for i in range(0, len(pairs), 32)])
     probability = softmax(logits, manifest.temperature)[:, positive]
-    threshold = best_f1_threshold(probability, [label == manifest.positive_label
-                                                for label in request.check_labels])
+    threshold = answer_threshold_for(probability, [label == manifest.positive_label
+                                                   for label in request.check_labels])
     if threshold is None:
         return manifest
     return dataclasses.replace(manifest, thresholds={**manifest.thresholds,

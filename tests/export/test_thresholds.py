@@ -1,7 +1,7 @@
 """The answer threshold a matcher bundle carries, and the box using it."""
 from appliance.ask import ANSWER_ABOVE, answer_threshold
 from appliance.bundle import ModelManifest
-from export.thresholds import best_f1_threshold
+from export.thresholds import answer_threshold_for, best_f1_threshold
 
 
 def test_the_threshold_maximises_positive_f1():
@@ -10,6 +10,13 @@ def test_the_threshold_maximises_positive_f1():
     # tied scores are never split: at 0.5 both tied pairs are answered
     assert best_f1_threshold([0.9, 0.5, 0.5, 0.1], [1, 0, 1, 0]) == 0.5
     assert best_f1_threshold([0.4, 0.3], [0, 0]) is None
+
+
+def test_the_answer_threshold_puts_precision_first():
+    scores, truth = [0.9, 0.8, 0.3, 0.2, 0.1], [1, 1, 0, 1, 0]
+    # F0.5: answering only the two sure ones (precision 1, recall 2/3) beats catching all three
+    assert answer_threshold_for(scores, truth) == 0.8
+    assert best_f1_threshold(scores, truth, beta=0.5) == 0.8
 
 
 class Matcher:
