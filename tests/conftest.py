@@ -158,3 +158,19 @@ def browser():
                                      args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+def demo_box_service(root: Path, box_id: str, school_id: str, **settings):
+    """A box with the demo content and no model, in-process: records are written exactly as
+    the web service writes them (for tests of the teacher's and the centre's use of them)."""
+    from appliance.config import BoxConfig
+    from appliance.content import demo_content_dir
+    from appliance.privacy import ensure_secret
+    from appliance.provision import import_content
+    from appliance.service import BoxService
+
+    config = BoxConfig(data_dir=root / "box", box_id=box_id, school_id=school_id,
+                       **{"review_below": 0.7, **settings}).validate()
+    ensure_secret(config.secrets_dir)
+    import_content(config, demo_content_dir())
+    return BoxService(config)

@@ -11,15 +11,12 @@ import pytest
 
 from appliance import teaching
 from appliance.config import BoxConfig, load_config, to_toml
-from appliance.content import demo_content_dir
 from appliance.errors import ApplianceError, ConfigError
-from appliance.privacy import ensure_secret
-from appliance.provision import import_content
 from appliance.records import InteractionRecord
 from appliance.review import (ReviewError, margin_uncertainty, order_for_review,
                               select_for_review, uncertainty)
-from appliance.service import BoxService
 from appliance.store.teachers import TeacherAccounts
+from conftest import demo_box_service
 
 
 def record(kind="answer", confidence=None, **fields):
@@ -121,11 +118,7 @@ def test_budget_and_strategy_settings(tmp_path):
 # --- the queue: budget per teacher and per day -----------------------------------------------
 @pytest.fixture
 def service(tmp_path):
-    config = BoxConfig(data_dir=tmp_path / "box", box_id="box-r", school_id="school-r",
-                       review_below=0.7, review_daily_budget=2).validate()
-    ensure_secret(config.secrets_dir)
-    import_content(config, demo_content_dir())
-    return BoxService(config)
+    return demo_box_service(tmp_path, "box-r", "school-r", review_daily_budget=2)
 
 
 def add(service, kind="answer", confidence=None, **fields):

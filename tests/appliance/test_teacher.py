@@ -11,27 +11,20 @@ import stat
 import pytest
 
 from appliance import teaching
-from appliance.config import BoxConfig
-from appliance.content import Exercise, demo_content_dir
+from appliance.content import Exercise
 from appliance.errors import FormatError, NotFound
 from appliance.ids import new_id
-from appliance.privacy import ensure_secret
-from appliance.provision import import_content
 from appliance.records import InteractionRecord
-from appliance.service import BoxService
 from appliance.store.teachers import TeacherAccounts
 from appliance.web import auth
+from conftest import demo_box_service
 
 EXERCISES_HEADER = "id,subject,grade_band,question,reference_answer\n"
 
 
 @pytest.fixture
 def service(tmp_path):
-    config = BoxConfig(data_dir=tmp_path / "box", box_id="box-t", school_id="school-t",
-                       review_below=0.7).validate()
-    ensure_secret(config.secrets_dir)
-    import_content(config, demo_content_dir())
-    return BoxService(config)
+    return demo_box_service(tmp_path, "box-t", "school-t")
 
 
 def add(service, **fields):

@@ -2,18 +2,16 @@
 import pytest
 
 from appliance import teaching
-from appliance.config import BoxConfig
-from appliance.content import LabelledAnswer, demo_content_dir
-from appliance.privacy import ensure_secret, load_secret, pseudonym
-from appliance.provision import import_content
+from appliance.content import LabelledAnswer
+from appliance.privacy import load_secret, pseudonym
 from appliance.records import InteractionRecord
-from appliance.service import BoxService
 from appliance.sync.usb import export_to_stick
 from training.data.labels import (SourcedAnswer, direct_exercise_id, examples_from_records,
                                   resolve_labels, sourced)
 from training.errors import TrainingError
 from training.ingest import ingest_path
 from training.store import CentralStore
+from conftest import demo_box_service
 
 
 def s(text, label, source, exercise="e1"):
@@ -78,11 +76,7 @@ REFERENCE = "It boils and changes from a liquid into a gas called water vapour, 
 @pytest.fixture
 def service(tmp_path):
     """A box with the demo content and no model: records are written as the service would."""
-    config = BoxConfig(data_dir=tmp_path / "box", box_id="box-l", school_id="school-l",
-                       review_below=0.7).validate()
-    ensure_secret(config.secrets_dir)
-    import_content(config, demo_content_dir())
-    return BoxService(config)
+    return demo_box_service(tmp_path, "box-l", "school-l")
 
 
 def graded(service, answer, prediction, nickname="ana", kind="answer", **fields):
