@@ -324,7 +324,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="15 s burst and 10 s capacity phases instead of 60 s and 20 s")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a box.toml setting for the served box, e.g. workers=2 or "
+                             "inference_threads=1 (repeatable)")
     args = parser.parse_args()
+    overrides = {}
+    for item in args.settings:
+        key, _, value = item.partition("=")
+        overrides[key] = int(value) if value.isdigit() else value
     if not (args.datasets / "wikiqa").is_dir():
         parser.error(f"no WikiQA under --datasets {args.datasets}: the knowledge base is built "
                      "from the shared datasets (wikiqa/, semeval2013-task7-2way/)")
@@ -345,7 +352,7 @@ def main() -> None:
               f"{len(asks.entries):,}; {run.bundle_note}", flush=True)
         first_question = asks.questions["as written"][0].text
 
-        box = Box(data_dir).start(batching=True)
+        box = Box(data_dir).start(batching=True, **overrides)
         run.config = config = box.config
         print(f"gunicorn: {config.workers} worker(s) x {config.threads} threads, batching on "
               f"(max {config.batch_max_size} pairs, {config.batch_max_wait_ms} ms)", flush=True)
