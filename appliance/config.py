@@ -45,7 +45,7 @@ class BoxConfig:
     # Below this confidence a grade is flagged for teacher review.
     review_below: float = 0.7
     # Reviews offered to each teacher per day (0 = no limit), and in what order:
-    # "uncertainty" (where the model is least sure, first) or "random" (for comparison).
+    # "uncertainty" (where the model is least sure, first), "random", or "mixed" (alternated).
     review_daily_budget: int = 40
     review_strategy: str = "uncertainty"
     # A student's question is answered from the FAQ at or above this confidence, else it

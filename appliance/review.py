@@ -1,4 +1,4 @@
-"""Which records a teacher reviews first: uncertainty sampling, or a random sample.
+"""Which records a teacher reviews first: uncertainty sampling, a random sample, or both mixed.
 
 Pure functions over records, independent of Flask and of the store, so the box's
 review queue and the centre's "uncertainty vs random at the same budget" benchmark
@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 from .errors import ApplianceError
 from .records import InteractionRecord
 
-STRATEGIES = ("uncertainty", "random")
+STRATEGIES = ("uncertainty", "random", "mixed")
 
 # Scores are rounded before they are compared, so that two routes to the same number
 # (2 - 2c for an answer, 1 - |2p - 1| for a question) tie instead of differing in the
@@ -77,10 +77,30 @@ def order_for_review(candidates: Iterable[InteractionRecord], *, strategy: str =
     """Every candidate, in the order a teacher should see them."""
     if strategy not in STRATEGIES:
         raise ReviewError(f"review strategy must be one of {', '.join(STRATEGIES)}, "
-                          f"got {strategy!r}", hint="use 'uncertainty' (the default) or 'random'")
+                          f"got {strategy!r}",
+                          hint="use 'uncertainty' (the default), 'random' or 'mixed'")
+    if strategy == "mixed":
+        candidates = list(candidates)
+        return _interleaved(order_for_review(candidates, strategy="uncertainty"),
+                            order_for_review(candidates, strategy="random", seed=seed))
     if strategy == "random":
         return sorted(candidates, key=lambda r: (random_rank(r, seed), r.id))
     return sorted(candidates, key=lambda r: (-uncertainty(r), r.id))
+
+
+def _interleaved(first: list[InteractionRecord], second: list[InteractionRecord]
+                 ) -> list[InteractionRecord]:
+    """Alternate the two orders, each record once: half the budget where the model is least
+    sure (the grades students most likely saw wrong), half a random sample (training data
+    that looks like the class, not only its hardest cases: bench/rounds.py measured pure
+    uncertainty sampling teaching the next model less than random sampling)."""
+    out, seen = [], set()
+    for pair in zip(first, second):
+        for record in pair:
+            if record.id not in seen:
+                seen.add(record.id)
+                out.append(record)
+    return out
 
 
 def select_for_review(candidates: Iterable[InteractionRecord], *, budget: int | None,

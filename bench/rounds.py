@@ -36,7 +36,6 @@ from training.evaluate import CheckpointModel
 from training.finetune import FinetuneConfig, finetune
 
 DATA = c.REPO.parent / "shared/datasets/semeval2013-task7-2way/sciEntsBank"
-STRATEGIES = ("uncertainty", "random")
 
 
 def train(exercises, answers, out: Path, args) -> Path:
@@ -81,9 +80,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--strategies", default="uncertainty,random,mixed",
+                        help="review strategies compared (appliance.review.STRATEGIES)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    strategies = tuple(args.strategies.split(","))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -107,14 +109,14 @@ def main() -> None:
         model0 = train(data.exercises, seed_set, scratch / "round-0", args)
         baseline = score(model0, test)
         rows.append({"round": 0, "labels": 0, **{f"{s}_accuracy": baseline["accuracy"]
-                                                 for s in STRATEGIES},
-                     **{f"{s}_macro_f1": baseline["macro_f1"] for s in STRATEGIES}})
+                                                 for s in strategies},
+                     **{f"{s}_macro_f1": baseline["macro_f1"] for s in strategies}})
         print(f"round 0 (seed only): accuracy {baseline['accuracy']:.4f}")
-        current = {s: model0 for s in STRATEGIES}
-        labelled = {s: list(seed_set) for s in STRATEGIES}
+        current = {s: model0 for s in strategies}
+        labelled = {s: list(seed_set) for s in strategies}
         for number, arriving in enumerate(batches, start=1):
             row = {"round": number, "labels": args.budget * number}
-            for strategy in STRATEGIES:
+            for strategy in strategies:
                 model = CheckpointModel(current[strategy])
                 records = grade_arrivals(model, data.exercises, arriving)
                 chosen = select_for_review(records, budget=args.budget, strategy=strategy,
@@ -133,27 +135,33 @@ def main() -> None:
                       f"accuracy {figures['accuracy']:.4f}", flush=True)
             rows.append(row)
 
-    accuracies = [r["uncertainty_accuracy"] for r in rows]
+    main_strategy = strategies[-1] if "mixed" in strategies else strategies[0]
+    accuracies = {s: [r[f"{s}_accuracy"] for r in rows] for s in strategies}
     summary = {
         "rows": rows, "budget": args.budget, "seed_answers": len(seed_set), "quick": args.quick,
-        "seconds": round(time.perf_counter() - started, 1),
-        "accuracy_rises": all(b > a for a, b in zip(accuracies, accuracies[1:])),
-        "final_gain_vs_random": rows[-1]["uncertainty_accuracy"] - rows[-1]["random_accuracy"],
+        "strategies": strategies, "seconds": round(time.perf_counter() - started, 1),
+        "accuracy_rises": {s: all(b > a for a, b in zip(acc, acc[1:]))
+                           for s, acc in accuracies.items()},
     }
+    if "random" in strategies:
+        summary["final_gain_vs_random"] = {
+            s: rows[-1][f"{s}_accuracy"] - rows[-1]["random_accuracy"]
+            for s in strategies if s != "random"}
+    names = " / ".join(strategies)
     table = []
     for r in rows:
-        previous = accuracies[r["round"] - 1] if r["round"] else None
-        table.append((f"round {r['round']} ({r['labels']} teacher labels) accuracy: "
-                      "uncertainty / random",
-                      f"{r['uncertainty_accuracy']:.4f} / {r['random_accuracy']:.4f}",
-                      "rises" if previous is not None else "",
-                      c.verdict(r["uncertainty_accuracy"] > previous) if previous is not None
-                      else ""))
-        if r["round"]:
-            table.append((f"round {r['round']} wrong grades among the reviewed: unc / rand",
-                          f"{r['uncertainty_picked_wrong']} / {r['random_picked_wrong']}", "", ""))
-    table.append(("final accuracy, uncertainty - random", f"{summary['final_gain_vs_random']:+.4f}",
-                  "> 0", c.verdict(summary["final_gain_vs_random"] > 0)))
+        number = r["round"]
+        rises = (r[f"{main_strategy}_accuracy"] > accuracies[main_strategy][number - 1]
+                 if number else None)
+        table.append((f"round {number} ({r['labels']} teacher labels) accuracy: {names}",
+                      " / ".join(f"{r[f'{s}_accuracy']:.4f}" for s in strategies),
+                      f"{main_strategy} rises" if number else "",
+                      c.verdict(rises) if number else ""))
+        if number:
+            table.append((f"round {number} wrong grades among the reviewed: {names}",
+                          " / ".join(str(r[f"{s}_picked_wrong"]) for s in strategies), "", ""))
+    for s, gain in summary.get("final_gain_vs_random", {}).items():
+        table.append((f"final accuracy, {s} - random", f"{gain:+.4f}", "> 0", c.verdict(gain > 0)))
     c.print_table("training rounds on SciEntsBank (held-out: test-unseen-answers)", table,
                   [f"{summary['seconds']} s on {os.cpu_count()} cores; one seed: differences "
                    "of a point or two are within noise"])

@@ -240,3 +240,18 @@ def test_review_page_shows_the_budget_the_order_and_when_it_is_spent(service):
     assert "data-record" not in page and "<form method=\"post\" action=\"/teacher/review" not in page
     assert first.id not in page
     assert "1 waiting" in client.get("/teacher/").text  # the dashboard counts the same queue
+
+
+def test_mixed_alternates_the_most_uncertain_and_a_random_sample():
+    candidates = [record(confidence=0.5 + i / 100) for i in range(40)]
+    unsure = order_for_review(candidates, strategy="uncertainty")
+    sample = order_for_review(candidates, strategy="random", seed=3)
+    mixed = select_for_review(candidates, budget=10, strategy="mixed", seed=3)
+    assert len({r.id for r in mixed}) == 10
+    assert mixed[0] == unsure[0]
+    assert mixed[1] == next(r for r in sample if r != unsure[0])
+    # every odd place is the next most uncertain not yet taken: at least half the budget
+    assert all(r in mixed for r in unsure[:5])
+    assert mixed != select_for_review(candidates, budget=10) != sample[:10]
+    assert sorted(r.id for r in order_for_review(candidates, strategy="mixed", seed=3)) == \
+        sorted(r.id for r in candidates)
