@@ -121,11 +121,10 @@ def stage_ingest(config: RoundConfig, state: RoundState, out: Path) -> dict[str,
     centre = config.centre.prepare()
     key = load_private_key(config.signing_key)
     sticks = []
-    with CentralStore(centre.store_path) as store:
+    with CentralStore(centre.store_path) as store, Fleet(centre.store_path) as fleet:
         for stick in config.sticks:
             result = ingest_stick(store, stick, private_key=key,
-                                  published_root=centre.published_root,
-                                  fleet=Fleet(centre.store_path))
+                                  published_root=centre.published_root, fleet=fleet)
             sticks.append({"stick": str(stick),
                            "schools": sorted(set(result.report.schools_by_box().values())),
                            "added": sum(r.added for r in result.report.results),
