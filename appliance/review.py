@@ -92,8 +92,9 @@ def _interleaved(first: list[InteractionRecord], second: list[InteractionRecord]
                  ) -> list[InteractionRecord]:
     """Alternate the two orders, each record once: half the budget where the model is least
     sure (the grades students most likely saw wrong), half a random sample (training data
-    that looks like the class, not only its hardest cases: bench/rounds.py measured pure
-    uncertainty sampling teaching the next model less than random sampling)."""
+    that looks like the class, not only its hardest cases). Measured by bench/rounds.py
+    (one seed, docs/experiments.md E10): random sampling taught the next model most; neither
+    uncertainty nor mixed beat it, while uncertainty found the most wrong grades."""
     out, seen = [], set()
     for pair in zip(first, second):
         for record in pair:
