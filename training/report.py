@@ -68,7 +68,8 @@ def reliability_bins(confidences, hits, n_bins: int = ECE_BINS) -> list[dict[str
 
 # --------------------------------------------------------------------------- figures
 
-def _png(figure) -> str:
+def figure_png(figure) -> str:
+    """A matplotlib Figure (no pyplot state) as base64 PNG, for :func:`html_image`."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)
@@ -94,7 +95,7 @@ def _learning_curve_png(curves) -> str:
     else:
         f1_axes.text(0.5, 0.5, "no validation set", ha="center", va="center")
     f1_axes.set(xlabel="epoch", ylabel="macro-F1", title="Validation macro-F1", ylim=(0, 1))
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _confusion_png(matrix: list[list[int]], labels: Sequence[str]) -> str:
@@ -110,7 +111,7 @@ def _confusion_png(matrix: list[list[int]], labels: Sequence[str]) -> str:
     axes.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     axes.set_yticks(range(len(labels)), labels)
     axes.set(xlabel="predicted", ylabel="true", title="Confusion matrix (validation)")
-    return _png(figure)
+    return figure_png(figure)
 
 
 def _reliability_png(before: list[dict], after: list[dict], temperature: float) -> str:
@@ -127,12 +128,12 @@ def _reliability_png(before: list[dict], after: list[dict], temperature: float) 
     axes.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
              title="Reliability diagram (validation)")
     axes.legend(loc="upper left")
-    return _png(figure)
+    return figure_png(figure)
 
 
 # --------------------------------------------------------------------------- HTML
 
-def _image(title: str, data: str) -> str:
+def html_image(title: str, data: str) -> str:
     return (f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
@@ -143,7 +144,7 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
                    for row in rows)
@@ -159,7 +160,7 @@ _STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#2
 def render_report(title: str, log_history: Sequence[dict],
                   evaluation: ValidationResult | None) -> str:
     """The report as one HTML string (no external links or assets)."""
-    sections = [_image("Learning curves", _learning_curve_png(learning_curves(log_history)))]
+    sections = [html_image("Learning curves", _learning_curve_png(learning_curves(log_history)))]
     if evaluation is not None:
         labels = list(evaluation.labels)
         truth = [labels[i] for i in np.asarray(evaluation.truth)]
@@ -168,9 +169,9 @@ def render_report(title: str, log_history: Sequence[dict],
         predicted = [labels[i] for i in np.asarray(evaluation.logits).argmax(axis=1)]
         figures = classification_metrics(truth, predicted, confidence, labels)
         raw_confidence, raw_hits = confidences_and_hits(evaluation.logits, evaluation.truth)
-        sections.append(_image("Confusion matrix",
+        sections.append(html_image("Confusion matrix",
                                _confusion_png(figures["confusion_matrix"], labels)))
-        sections.append(_image("Reliability diagram", _reliability_png(
+        sections.append(html_image("Reliability diagram", _reliability_png(
             reliability_bins(raw_confidence, raw_hits), reliability_bins(confidence, hits),
             evaluation.temperature)))
         scalars = {**{k: figures[k] for k in ("n", "accuracy", "precision", "recall",
@@ -178,8 +179,8 @@ def render_report(title: str, log_history: Sequence[dict],
                    **{k: v for k, v in evaluation.metrics.items()
                       if isinstance(v, (int, float)) and not isinstance(v, bool)}}
         sections.append("<h2>Validation metrics</h2>"
-                        + _table(("metric", "value"), sorted(scalars.items())))
-        sections.append(_table(("label", "precision", "recall", "F1", "support"),
+                        + html_table(("metric", "value"), sorted(scalars.items())))
+        sections.append(html_table(("label", "precision", "recall", "F1", "support"),
                                [(label, c["precision"], c["recall"], c["f1"], c["support"])
                                 for label, c in figures["per_class"].items()]))
     else:

@@ -7,48 +7,33 @@ its stages wrote; plots are PNGs embedded as data URIs, so the page works offlin
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 from appliance.fsutil import atomic_write_text
 
+from .report import figure_png, html_image, html_table
 from .round_state import RoundState
 
 
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    return ('<img alt="plot" src="data:image/png;base64,'
-            + base64.b64encode(buffer.getvalue()).decode() + '">')
-
-
 def _bar_plot(title: str, counts: dict[str, int]) -> str:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(4.5, 2.6))
+    figure = Figure(figsize=(4.5, 2.6))
+    axis = figure.subplots()
     axis.bar(list(counts), list(counts.values()), color="#3b6ea5")
     axis.set_title(title)
-    return _png(figure)
+    return html_image(title, figure_png(figure))
 
 
 def _slice_plot(changes: list[dict[str, Any]]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = [f"{c['name']}" for c in changes]
-    figure, axis = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
+    figure = Figure(figsize=(6, 0.35 * len(names) + 1.2))
+    axis = figure.subplots()
     ys = range(len(names))
     axis.barh([y + 0.2 for y in ys], [c["production"] for c in changes], height=0.4,
               label="production", color="#999999")
@@ -57,20 +42,12 @@ def _slice_plot(changes: list[dict[str, Any]]) -> str:
     axis.set_yticks(list(ys), names)
     axis.set_xlabel("macro-F1")
     axis.legend(loc="lower right")
-    return _png(figure)
+    return html_image("macro-F1 per slice", figure_png(figure))
 
 
 def _table(rows: list[list[Any]], header: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "" if value is None else str(value)
+    """training.report's table; an absent figure shows as an empty cell."""
+    return html_table(header, [["" if cell is None else cell for cell in row] for row in rows])
 
 
 def _load(path: Path) -> dict[str, Any]:
