@@ -27,10 +27,10 @@ from pathlib import Path
 
 import _common as c  # noqa: F401  (sets up sys.path for the repo)
 
-from appliance.inference.pairs import grade_pair, labelled_grade_pairs
+from appliance.inference.pairs import labelled_grade_pairs
 from appliance.records import InteractionRecord
 from appliance.review import select_for_review
-from export.evaluate import batched_probabilities, evaluate_model, judge
+from export.evaluate import evaluate_model, grade_answers
 from training.data.semeval import read_semeval
 from training.evaluate import CheckpointModel
 from training.finetune import FinetuneConfig, finetune
@@ -47,23 +47,11 @@ def train(exercises, answers, out: Path, args) -> Path:
 
 def grade_arrivals(model, exercises, arrivals) -> list[InteractionRecord]:
     """The records the box would have written for these answers (prediction, confidence)."""
-    by_id = {e.id: e for e in exercises}
-    pairs, spans = [], []
-    for item in arrivals:
-        exercise = by_id[item.exercise_id]
-        start = len(pairs)
-        pairs += [grade_pair(model.manifest.input_format, exercise.question, ref, item.answer)
-                  for ref in exercise.reference_answers]
-        spans.append((start, len(pairs)))
-    probs = batched_probabilities(model, pairs)
-    records = []
-    for i, (item, (start, end)) in enumerate(zip(arrivals, spans)):
-        label, confidence, _ = judge(model.manifest, probs[start:end])
-        records.append(InteractionRecord.create(
-            id=f"{i:08d}-0000-7000-8000-000000000000", box_id="box-sim", school_id="school-sim",
-            kind="answer", exercise_id=item.exercise_id, prediction=label,
-            confidence=confidence))
-    return records
+    grades, _ = grade_answers(model, exercises, arrivals)
+    return [InteractionRecord.create(
+        id=f"{i:08d}-0000-7000-8000-000000000000", box_id="box-sim", school_id="school-sim",
+        kind="answer", exercise_id=item.exercise_id, prediction=label, confidence=confidence)
+        for i, (item, (label, confidence)) in enumerate(zip(arrivals, grades))]
 
 
 def score(model_dir: Path, test) -> dict:

@@ -106,26 +106,33 @@ def evaluate_model(model, data: SemEvalData | WikiQAData | Path | str, fmt: str,
     return result
 
 
-def _evaluate_semeval(model, data: SemEvalData, batch_size: int) -> dict[str, Any]:
+def grade_answers(model, exercises, answers, batch_size: int = 32
+                  ) -> tuple[list[tuple[str, float]], int]:
+    """(label, confidence) for each answer, graded as the box grades it (every reference
+    scored, :func:`judge` decides), in batches; and how many pairs that took."""
     manifest = model.manifest
-    _check_model(manifest, "semeval", sorted({a.label for a in data.answers}))
-    by_id = {e.id: e for e in data.exercises}
+    by_id = {e.id: e for e in exercises}
     pairs, spans = [], []
-    for item in data.answers:
+    for item in answers:
         exercise = by_id[item.exercise_id]
         start = len(pairs)
         pairs += [grade_pair(manifest.input_format, exercise.question, ref, item.answer)
                   for ref in exercise.reference_answers]
         spans.append((start, len(pairs)))
     probs = batched_probabilities(model, pairs, batch_size)
-    truth, predicted, confidences = [], [], []
-    for item, (start, end) in zip(data.answers, spans):
-        label, confidence, _ = judge(manifest, probs[start:end])
-        truth.append(item.label)
-        predicted.append(label)
-        confidences.append(confidence)
+    return [judge(manifest, probs[start:end])[:2] for start, end in spans], len(pairs)
+
+
+def _evaluate_semeval(model, data: SemEvalData, batch_size: int) -> dict[str, Any]:
+    manifest = model.manifest
+    _check_model(manifest, "semeval", sorted({a.label for a in data.answers}))
+    by_id = {e.id: e for e in data.exercises}
+    grades, n_pairs = grade_answers(model, data.exercises, data.answers, batch_size)
+    truth = [item.label for item in data.answers]
+    predicted = [label for label, _ in grades]
+    confidences = [confidence for _, confidence in grades]
     result = classification_metrics(truth, predicted, confidences, manifest.labels)
-    result.update({"n_pairs": len(pairs), "n_questions": len(by_id),
+    result.update({"n_pairs": n_pairs, "n_questions": len(by_id),
                    "slices": slice_metrics([by_id[a.exercise_id] for a in data.answers],
                                            truth, predicted, manifest.labels)})
     return result
