@@ -87,7 +87,7 @@ def build(model_dir, out_dir, signing_key, check_data, check_format, target, no_
         if check_format == "semeval":
             from .datasets import read_semeval
 
-            data = read_semeval(check_data)
+            data = read_semeval(check_data, labels=info.labels)
             exercises, answers = data.exercises, data.answers
         else:
             exercises, answers = read_labelled_content(check_data or demo_content_dir())
@@ -169,7 +169,7 @@ def evaluate(bundle, public_key, data_path, fmt, as_json, limit, threads):
 
     from .evaluate import evaluate_model, load_dataset, render
 
-    dataset = load_dataset(data_path, fmt)
     manifest = verify_bundle(bundle, public_key)
+    dataset = load_dataset(data_path, fmt, manifest.labels)
     result = evaluate_model(OnnxModel(bundle, manifest, threads), dataset, fmt, limit=limit)
     click.echo(json.dumps(result, indent=2, sort_keys=True) if as_json else render(result))

@@ -320,9 +320,12 @@ def read_wikiqa(path: Path) -> WikiQAData:
     return WikiQAData(list(groups.values()), report)
 
 
-def load_dataset(path: Path, fmt: str) -> SemEvalData | WikiQAData:
+def load_dataset(path: Path, fmt: str, labels: Sequence[str] | None = None
+                 ) -> SemEvalData | WikiQAData:
+    """A SemEval or WikiQA split. ``labels``: the SemEval label set to read (the model's:
+    2-way by default, 3- or 5-way for a model trained on those)."""
     if fmt == "semeval":
-        return read_semeval(path)
+        return read_semeval(path, labels=tuple(labels) if labels else SEMEVAL_LABELS)
     if fmt == "wikiqa":
         return read_wikiqa(path)
     raise DatasetError(f"unknown dataset format {fmt!r}", hint="use --format semeval or wikiqa")

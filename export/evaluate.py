@@ -86,7 +86,7 @@ def evaluate_model(model, data: SemEvalData | WikiQAData | Path | str, fmt: str,
     if fmt not in FORMATS:
         raise DatasetError(f"unknown dataset format {fmt!r}", hint="use --format semeval or wikiqa")
     if isinstance(data, (str, Path)):
-        data = load_dataset(Path(data), fmt)
+        data = load_dataset(Path(data), fmt, model.manifest.labels)
     expected = SemEvalData if fmt == "semeval" else WikiQAData
     if not isinstance(data, expected):
         raise DatasetError(f"the data given is not {fmt} data")

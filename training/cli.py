@@ -54,6 +54,20 @@ def finetune_options(command):
     return command
 
 
+def _label_set(ctx, param, value):
+    """--labels "a,b,c" -> ("a", "b", "c"): distinct, at least two, 'correct' among them."""
+    if value is None:
+        return None
+    labels = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise click.BadParameter("give at least two distinct labels, e.g. "
+                                 "correct,contradictory,incorrect", ctx, param)
+    if "correct" not in labels:
+        raise click.BadParameter("one label must be 'correct' (the box's positive label)",
+                                 ctx, param)
+    return labels
+
+
 @click.group()
 def train() -> None:
     """At the centre: ingest what boxes send and train the next models."""
@@ -76,12 +90,20 @@ def train() -> None:
 @click.option("--input-format", type=click.Choice(("reference|answer", "question+reference|answer")),
               default="reference|answer", show_default=True,
               help="What the cross-encoder reads (recorded in the checkpoint and the bundle).")
-def grade(data_paths, out_dir, eval_fraction, data_format, use_weak, input_format, **settings):
+@click.option("--labels", "labels", callback=_label_set, metavar="A,B,...",
+              help="The label set, comma-separated, one of them 'correct' (default: "
+                   "incorrect,correct). SemEval 3-way: correct,contradictory,incorrect; "
+                   "5-way: correct,partially_correct_incomplete,contradictory,irrelevant,"
+                   "non_domain. Answers with other labels are skipped and counted.")
+def grade(data_paths, out_dir, eval_fraction, data_format, use_weak, input_format, labels,
+          **settings):
     """Fine-tune a grading model on labelled answers (cleaned, split by question)."""
     from .recipes import train_grader
 
     if data_format != "content" and not data_paths:
         raise click.UsageError(f"--format {data_format} needs --data")
+    if labels:
+        settings["labels"] = labels
     metrics = train_grader(list(data_paths), out_dir, eval_fraction=eval_fraction,
                            data_format=data_format, use_weak=use_weak,
                            input_format=input_format, **settings)

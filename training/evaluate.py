@@ -18,6 +18,7 @@ import numpy as np
 from appliance.bundle import ModelManifest
 from appliance.inference.engine import softmax
 from export.checkpoint import read_checkpoint_info
+from export.errors import ExportError
 from export.datasets import FORMATS, load_dataset  # noqa: F401  (re-exported)
 from export.evaluate import evaluate_model, render  # noqa: F401  (re-exported)
 
@@ -77,6 +78,18 @@ class CheckpointModel:
         return softmax(self.logits(pairs), self.manifest.temperature)
 
 
+def _checkpoint_labels(model_dir: Path, fmt: str) -> tuple[str, ...] | None:
+    """The label set a SemEval split is read with: the checkpoint's (3-/5-way models read
+    those labels). None (the 2-way default) when the directory cannot tell; CheckpointModel
+    then says what is wrong with it."""
+    if fmt != "semeval":
+        return None
+    try:
+        return read_checkpoint_info(Path(model_dir)).labels
+    except ExportError:
+        return None
+
+
 def evaluate_checkpoint(model_dir: Path, data: Path, fmt: str, *, limit: int | None = None,
                         batch_size: int = 32) -> dict[str, Any]:
     """The metrics of a PyTorch checkpoint on a SemEval or WikiQA split (the dataset is read,
@@ -84,7 +97,7 @@ def evaluate_checkpoint(model_dir: Path, data: Path, fmt: str, *, limit: int | N
     from export.datasets import DatasetError
 
     try:
-        dataset = load_dataset(Path(data), fmt)
+        dataset = load_dataset(Path(data), fmt, _checkpoint_labels(model_dir, fmt))
     except DatasetError as exc:
         raise TrainingError(exc.message, hint=exc.hint) from None
     return evaluate_model(CheckpointModel(model_dir), dataset, fmt, limit=limit,

@@ -27,7 +27,7 @@ DATA_KINDS = {"content": "content", "semeval": "semeval", "teacher": "teacher_fi
 
 
 def grading_dataset(data_paths, data_format: str = "content", *, eval_fraction: float = 0.15,
-                    seed: int = 42, use_weak: bool = False):
+                    seed: int = 42, use_weak: bool = False, labels=None):
     """The cleaned, label-resolved, stratified, snapshot-hashed dataset (training.data.dataset)
     from one or more sources of one format (default: the demo content)."""
     from .data.dataset import DataSource, build_grading_dataset
@@ -36,8 +36,9 @@ def grading_dataset(data_paths, data_format: str = "content", *, eval_fraction: 
         data_paths = [data_paths]
     paths = [Path(p) for p in (data_paths or [demo_content_dir()])]
     sources = [DataSource(DATA_KINDS[data_format], p) for p in paths]
+    extra = {"labels": tuple(labels)} if labels else {}
     return build_grading_dataset(*sources, use_weak=use_weak, seed=seed,
-                                 eval_fraction=eval_fraction)
+                                 eval_fraction=eval_fraction, **extra)
 
 
 def train_grader(data_dir, out_dir: Path, *, eval_fraction: float = 0.15, seed: int = 42,
@@ -45,9 +46,11 @@ def train_grader(data_dir, out_dir: Path, *, eval_fraction: float = 0.15, seed: 
                  **settings) -> dict[str, float]:
     """Fine-tune a grader on a content dir, a SemEval split, teacher files or the central
     store, holding out whole questions (stratified by label) for validation. The data report
-    (what was read, dropped, resolved) is written beside the model as data-report.json."""
+    (what was read, dropped, resolved) is written beside the model as data-report.json.
+    ``labels`` in ``settings`` (e.g. SemEval's 3-way set) is the model's label set and what
+    the readers accept."""
     dataset = grading_dataset(data_dir, data_format, eval_fraction=eval_fraction, seed=seed,
-                              use_weak=use_weak)
+                              use_weak=use_weak, labels=settings.get("labels"))
     config = FinetuneConfig(output_dir=Path(out_dir), seed=seed,
                             dataset_snapshot=dataset.snapshot, **settings)
     train = labelled_grade_pairs(dataset.exercises, dataset.train, config.input_format)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from appliance.content import Exercise, LabelledAnswer, read_labelled_content
 from appliance.errors import FormatError
@@ -31,7 +31,7 @@ from appliance.errors import FormatError
 from ..errors import TrainingError
 from .clean import (MAX_ANSWER_CHARS, NEAR_DUPLICATE_JACCARD, canonical_text, clean_answers,
                     clean_exercises, normalize_text)
-from .labels import SourcedAnswer, examples_from_records, resolve_labels, source_rank, sourced
+from .labels import LABELS, SourcedAnswer, examples_from_records, resolve_labels, source_rank, sourced
 from .splits import snapshot_id, stratified_group_split
 
 KINDS = ("semeval", "content", "teacher_file", "store")
@@ -89,32 +89,39 @@ class _Read:
     report: dict[str, Any]
 
 
-def read_source(source: DataSource) -> _Read:
-    """One source's exercises and tier-labelled answers, and what its reader counted."""
+def read_source(source: DataSource, labels: Sequence[str] = LABELS) -> _Read:
+    """One source's exercises and tier-labelled answers, and what its reader counted.
+    ``labels``: the task's label set; answers labelled otherwise are skipped and counted
+    (a content dir is the team's own data and is refused instead)."""
     if source.kind == "semeval":
         from .semeval import read_semeval
 
-        data = read_semeval(source.path)
+        data = read_semeval(source.path, labels=labels)
         return _Read(data.exercises, sourced(data.answers, "dataset"), data.report.to_dict())
     if source.kind == "content":
         try:
             exercises, answers = read_labelled_content(source.path)
         except FormatError as exc:
             raise TrainingError(exc.message, hint=exc.hint) from None
+        unknown = sorted({a.label for a in answers} - set(labels))
+        if unknown:
+            raise TrainingError(f"{source.path}/answers.csv has labels {unknown} outside the "
+                                f"task's {list(labels)}",
+                                hint="fix the labels or pass the label set with --labels")
         return _Read(exercises, sourced(answers, "teacher"),
                      {"source": str(source.path), "questions": len(exercises),
                       "answers_read": len(answers), "answers_skipped": 0, "skipped": {}})
     if source.kind == "teacher_file":
         from .teacher_files import read_teacher_file
 
-        data = read_teacher_file(source.path)
+        data = read_teacher_file(source.path, labels=labels)
         return _Read(data.exercises, data.answers, data.report.to_dict())
     if not source.path.is_file():
         raise TrainingError(f"the central store {source.path} not found", hint=SOURCE_HINT)
     from ..store import CentralStore
 
     with CentralStore(source.path) as store:
-        data = examples_from_records(store.records(), source=str(source.path))
+        data = examples_from_records(store.records(), source=str(source.path), labels=labels)
     return _Read(data.exercises, data.answers, data.report.to_dict())
 
 
@@ -122,24 +129,26 @@ def build_grading_dataset(*sources: DataSource | Path | str, use_weak: bool = Fa
                           seed: int = 42, eval_fraction: float = 0.15,
                           max_chars: int = MAX_ANSWER_CHARS,
                           near_duplicate: float | None = NEAR_DUPLICATE_JACCARD,
-                          names: Iterable[str] = ()) -> GradingDataset:
+                          names: Iterable[str] = (),
+                          labels: Sequence[str] = LABELS) -> GradingDataset:
     """Every source read, merged, cleaned, labels resolved, split and hashed (module
-    docstring). Paths are taken through :meth:`DataSource.detect`."""
+    docstring). Paths are taken through :meth:`DataSource.detect`. ``labels``: the task's
+    label set (2-way by default; SemEval's 3- and 5-way sets work the same way)."""
     if not sources:
         raise TrainingError("no training data given", hint=SOURCE_HINT)
     reads = []
     for source in sources:
         source = source if isinstance(source, DataSource) else DataSource.detect(source)
-        read = read_source(source)
+        read = read_source(source, labels)
         read.report["kind"] = source.kind
         reads.append(read)
     exercises, answers = _merge(reads)
     exercises = clean_exercises(exercises)
     kept, cleaning = clean_answers(exercises, answers, max_chars=max_chars,
                                    near_duplicate=near_duplicate, names=names, rank=source_rank)
-    resolved, labels = resolve_labels(kept, cleaning.conflicts, use_weak=use_weak)
+    resolved, resolution = resolve_labels(kept, cleaning.conflicts, use_weak=use_weak)
     report = {"sources": [read.report for read in reads], "cleaning": cleaning.to_dict(),
-              "labels": labels.to_dict()}
+              "labels": resolution.to_dict()}
     if not resolved:
         raise TrainingError("no labelled answer is left after cleaning and label resolution: "
                             f"{report['cleaning']}, {report['labels']}",
