@@ -21,7 +21,9 @@ does (appliance.serve.gunicorn_argv), it measures:
   * capacity: 40 clients, no think time, 20 s (--quick: 10 s): requests/s and percentiles
     with batching on and, restarted with `batching = false`, off; and the bare engine on the
     same mix from 40 threads, gunicorn stopped: grade_answer and appliance.ask.answer_question
-    (what BoxService.ask calls) on the installed models, no HTTP, no outbox.
+    (what BoxService.ask calls) on the installed models, no HTTP, no outbox;
+  * the batching ceiling: the grade model's pairs/s from one caller at batch 1 and at the
+    box's largest batch, on the mix's pairs (what batching can buy from the model itself).
 Clients are threads with their own keep-alive connections (bench/_common.py: Client).
 """
 from __future__ import annotations
@@ -241,6 +243,33 @@ def run_engine(data_dir: Path, mix: kb.Mix, threads: int, seconds: float,
     return c.run_threads(threads, seconds, None, seed, open_worker), kb_embed_s
 
 
+def batching_ceiling(data_dir: Path, mix: kb.Mix, n_pairs: int = 160) -> tuple[float, float, int]:
+    """The grade model's pairs/s from one caller at batch 1 and at the box's largest batch,
+    on the mix's own pairs: the most micro-batching can buy from the model on this CPU (the
+    service adds HTTP and the store on top, which batching does not shrink)."""
+    from appliance.bundle import verify_bundle
+    from appliance.inference.engine import OnnxModel
+    from appliance.inference.pairs import grade_pair
+    from appliance.models import current_bundle_dir
+
+    config = load_config(data_dir)
+    target = current_bundle_dir(config.models_dir, "grade")
+    model = OnnxModel(target, verify_bundle(target, config.public_key_path),
+                      config.inference_threads)
+    fmt = model.manifest.input_format
+    pairs = [grade_pair(fmt, e.question, e.reference_answers[0], a)
+             for e, a in mix.grades[:n_pairs]]
+    size = config.batch_max_size
+
+    def rate(batch: int) -> float:
+        t0 = time.perf_counter()
+        for start in range(0, len(pairs), batch):
+            model.probabilities(pairs[start:start + batch])
+        return len(pairs) / (time.perf_counter() - t0)
+    rate(size)  # warm
+    return rate(1), rate(size), size
+
+
 # --- the run -------------------------------------------------------------------------------
 def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
@@ -300,6 +329,7 @@ class Results:
     engine: c.Phase | None = None
     batch_on: float = 0.0
     batch_off: float = 0.0
+    ceiling: tuple[float, float, int] = (0.0, 0.0, 0)
 
 
 def mean_batch(box: Box, phase_fn) -> tuple[c.Phase, float]:
@@ -370,6 +400,7 @@ def main() -> None:
         print(f"bare engine: {CLIENTS} threads, {capacity_s:.0f} s (gunicorn stopped) ...",
               flush=True)
         run.engine, run.kb_embed_s = run_engine(data_dir, mix, CLIENTS, capacity_s, args.seed + 2)
+        run.ceiling = batching_ceiling(data_dir, mix)
 
         print("capacity, batching off (box.toml batching = false, gunicorn restarted) ...",
               flush=True)
@@ -402,6 +433,7 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
     grade_p95, ask_p95 = burst.pct(0.95, "grade"), burst.pct(0.95, "ask")
     served_vs_engine = cap_on.rps / engine.rps if engine.rps else 0.0
     speedup = cap_on.rps / cap_off.rps if cap_off.rps else 0.0
+    ceiling = run.ceiling[1] / run.ceiling[0] if run.ceiling[0] else 0.0
     goals = {"errors": errors == GOAL_ERRORS,
              "grade_p95_ms": grade_p95 is not None and grade_p95 <= GOAL_GRADE_P95_MS,
              "ask_p95_ms": ask_p95 is not None and ask_p95 <= GOAL_ASK_P95_MS,
@@ -435,6 +467,8 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
          _verdict(goals["served_vs_engine"])),
         ("batching_speedup", c.fmt(speedup, 2), f">= {GOAL_BATCHING_SPEEDUP}",
          _verdict(goals["batching_speedup"])),
+        (f"  ceiling: grade model pairs/s, one caller, batch 1 / {run.ceiling[2]}",
+         f"{run.ceiling[0]:.0f} / {run.ceiling[1]:.0f} = {ceiling:.2f}x", "", ""),
     ]
     notes = [
         f"models: {run.bundle_note}",
@@ -489,6 +523,9 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
         "engine_rps": round(engine.rps, 2), "engine_p95_ms": _round(engine.pct(0.95)),
         **figures(engine, "engine_"),
         "served_vs_engine": round(served_vs_engine, 3), "batching_speedup": round(speedup, 3),
+        "batching_ceiling": {"batch_1_pairs_per_s": round(run.ceiling[0], 1),
+                             "batch_max_pairs_per_s": round(run.ceiling[1], 1),
+                             "batch_max": run.ceiling[2], "ratio": round(ceiling, 3)},
         "goals": goals,
     })
 
