@@ -48,6 +48,9 @@ class BoxConfig:
     # "uncertainty" (where the model is least sure, first), "random", or "mixed" (alternated).
     review_daily_budget: int = 40
     review_strategy: str = "uncertainty"
+    # The review queue offers what students sent in the last this many days (0 = all):
+    # last month's answer is stale for its class, and reading a term's records per page is slow.
+    review_window_days: float = 14.0
     # A student's question is answered from the FAQ at or above this confidence, else it
     # goes to the teacher. -1: the threshold the matcher's bundle carries (chosen at export
     # for that matcher), else 0.6.
@@ -130,6 +133,8 @@ class BoxConfig:
             (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
             (0 <= self.review_daily_budget <= 10000, "review_daily_budget",
              "between 0 (no limit) and 10000"),
+            (0 <= self.review_window_days <= 3650, "review_window_days",
+             "between 0 (everything) and 3650"),
             (self.review_strategy in REVIEW_STRATEGIES, "review_strategy",
              " or ".join(repr(s) for s in REVIEW_STRATEGIES)),
             (self.ask_answer_above == -1.0 or 0.0 <= self.ask_answer_above <= 1.0,

@@ -170,7 +170,7 @@ class BoxService:
                  nickname: str) -> InteractionRecord:
         """A student's thumbs on one of their own answers or questions (weak labels)."""
         student = pseudonym(self._secret, class_id, nickname)
-        rated = next((r for r in self.outbox.records() if r.id == record_id), None)
+        rated = self.outbox.find(record_id)  # reads only the segments stored since it was made
         if rated is None or rated.kind not in ("answer", "question") or rated.student != student:
             raise NotFound(f"no answer or question {record_id!r} of this student on this box")
         return self.outbox.append(self._new_record(

@@ -23,12 +23,12 @@ import hashlib
 import hmac
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from .content import Exercise, FaqEntry, read_exercises, read_faq
 from .errors import BundleError, FormatError, NotFound
 from .fsutil import file_lock
-from .ids import is_uuid7
 from .privacy import load_secret
 from .records import InteractionRecord
 from .review import select_for_review, uncertainty
@@ -68,6 +68,11 @@ def positive_label(service: BoxService) -> str:
         return "correct"
 
 
+def _created(record: InteractionRecord) -> float:
+    """The record's creation time (Unix seconds)."""
+    return dt.datetime.fromisoformat(record.created_at.replace("Z", "+00:00")).timestamp()
+
+
 def local_date(created_at: str) -> dt.date:
     return dt.datetime.fromisoformat(created_at.replace("Z", "+00:00")).astimezone().date()
 
@@ -79,7 +84,8 @@ def today_activity(service: BoxService, today: dt.date | None = None) -> list[Cl
     positive = positive_label(service)
     answers: dict[str, InteractionRecord] = {}
     labels: dict[str, str] = {}
-    for record in service.outbox.records():
+    midnight = dt.datetime.combine(today, dt.time()).astimezone().timestamp()
+    for record in service.outbox.records(since=midnight):  # stored today: written since
         if record.kind == "answer" and local_date(record.created_at) == today:
             answers[record.id] = record
         elif record.kind == "teacher_label" and record.ref_id:
@@ -165,14 +171,17 @@ def review_queue(service: BoxService, teacher: str | None = None, *,
     config = service.config
     today = today or dt.date.today()
     reviewer = teacher_reviewer_id(service, teacher) if teacher else None
+    since = (time.time() - config.review_window_days * 86_400
+             if config.review_window_days else None)
     candidates, done, reviewed_today = [], set(), set()
-    for record in service.outbox.records():
+    for record in service.outbox.records(since=since):
         if record.kind in REVIEW_KINDS and record.ref_id:
             done.add(record.ref_id)
             if (reviewer and reviewer_of(record) == reviewer
                     and local_date(record.created_at) == today):
                 reviewed_today.add(record.ref_id)
-        elif needs_review(record, config.review_below):
+        elif needs_review(record, config.review_below) and (since is None
+                                                            or _created(record) >= since):
             candidates.append(record)
     candidates = [r for r in candidates if r.id not in done]
     queue = ReviewQueue([], budget=config.review_daily_budget or None,  # 0: no limit
@@ -190,12 +199,9 @@ def review_queue(service: BoxService, teacher: str | None = None, *,
 
 def find_record(service: BoxService, record_id: str, kinds: tuple[str, ...]) -> InteractionRecord:
     """The stored record with this id and one of these kinds; NotFound otherwise."""
-    if is_uuid7(record_id or ""):
-        for record in service.outbox.records():
-            if record.id == record_id:
-                if record.kind in kinds:
-                    return record
-                break
+    record = service.outbox.find(record_id)
+    if record is not None and record.kind in kinds:
+        return record
     raise NotFound(f"no {' or '.join(kinds)} record with id {record_id[:40]!r}",
                    hint="it may have been removed after syncing; reload the review queue")
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import StoreError
+from ..ids import id_timestamp_ms, is_uuid7
 from ..fsutil import atomic_write_text, file_lock
 from ..records import InteractionRecord, upgrade_record
 from .storage import AtomicJSONStorage
@@ -41,6 +42,9 @@ SEGMENT_RE = re.compile(r"^segment-(\d{6})\.json$")
 TABLE = "records"
 SPAN = 1_000_000          # positions per segment; segment_records is capped below it
 ACKED_FILE = "acked.json"
+# A record's id carries its creation time; a box whose clock was set back after that could
+# store it in a segment whose mtime is earlier. A day covers a wrong time zone or a manual fix.
+CLOCK_SLACK_S = 86_400.0
 
 
 @dataclasses.dataclass
@@ -206,11 +210,19 @@ class Outbox:
         return keys
 
     # --- reading -------------------------------------------------------------------
-    def entries(self, after: int = -1) -> Iterator[tuple[int, InteractionRecord]]:
-        """(position, record) of every stored record with a position above ``after``."""
+    def entries(self, after: int = -1, since: float | None = None
+                ) -> Iterator[tuple[int, InteractionRecord]]:
+        """(position, record) of every stored record with a position above ``after``.
+
+        ``since`` (a Unix time): skip the segments last written before it. Every record in
+        such a segment was stored before ``since``, so a reader that wants only recent
+        records (today's dashboard, the review window, a thumbs on a recent answer) does
+        not parse a whole term of history; the records it gets may still be older."""
         for path in self.segments():
             base = self.segment_number(path) * SPAN
             if base + SPAN <= after:
+                continue
+            if since is not None and _written_before(path, since):
                 continue
             docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
             for index in sorted(docs, key=int):
@@ -218,9 +230,19 @@ class Outbox:
                 if position > after:
                     yield position, InteractionRecord.from_dict(upgrade_record(docs[index]))
 
-    def records(self) -> Iterator[InteractionRecord]:
-        """Every stored record, in the order it was stored."""
-        return (record for _, record in self.entries())
+    def records(self, since: float | None = None) -> Iterator[InteractionRecord]:
+        """Every stored record, in the order it was stored (``since``: see :meth:`entries`)."""
+        return (record for _, record in self.entries(since=since))
+
+    def find(self, record_id: str, clock_slack_s: float = CLOCK_SLACK_S
+             ) -> InteractionRecord | None:
+        """The stored record with this UUIDv7 id, or None. Its id says when it was made, and
+        it was stored after that, so only segments written since then (less a day of slack
+        for a box clock set back) are read."""
+        if not is_uuid7(record_id or ""):
+            return None
+        since = id_timestamp_ms(record_id) / 1000 - clock_slack_s
+        return next((r for r in self.records(since=since) if r.id == record_id), None)
 
     def count(self) -> int:
         return sum(len((AtomicJSONStorage(p).read() or {}).get(TABLE, {}))
@@ -287,6 +309,13 @@ class Outbox:
                     self._full_segment_keys.pop(path, None)
                     removed.append(path)
         return removed
+
+
+def _written_before(path: Path, since: float) -> bool:
+    try:
+        return path.stat().st_mtime < since
+    except FileNotFoundError:  # compacted away meanwhile
+        return True
 
 
 def _member(index: str, doc: dict) -> str:

@@ -118,3 +118,43 @@ def test_write_cost_does_not_grow_with_what_is_stored(tmp_path):
     for i in range(2000):
         big.append(record(i))
     assert time_100(big) < 3 * time_100(small) + 0.5
+
+
+def _made_days_ago(days: float, i: int) -> InteractionRecord:
+    """A record as the box made it ``days`` ago: its UUIDv7 id and created_at say so."""
+    import datetime as dt
+    import secrets
+    import uuid
+
+    when = time.time() - days * 86_400
+    value = (int(when * 1000) << 80) | (0x7 << 76) | (0b10 << 62) | secrets.randbits(62)
+    created = dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return InteractionRecord.create(id=str(uuid.UUID(int=value)), created_at=created,
+                                    box_id="box-1", school_id="s", kind="grade",
+                                    texts={"answer": f"old {i}"})
+
+
+def test_recent_reads_skip_segments_written_before_and_never_parse_them(tmp_path):
+    import os
+
+    outbox = Outbox(tmp_path, segment_records=2)
+    old = [outbox.append(_made_days_ago(20, i)) for i in range(2)]     # segment 1
+    first = outbox.segments()[0]
+    twenty_days_ago = time.time() - 20 * 86_400
+    os.utime(first, (twenty_days_ago, twenty_days_ago))
+    new = [outbox.append(record(i)) for i in range(3)]                  # segments 2 and 3
+    assert list(outbox.records()) == old + new
+
+    content = first.read_bytes()
+    first.write_bytes(b"not json: a recent read must not even open this")
+    os.utime(first, (twenty_days_ago, twenty_days_ago))
+    assert list(outbox.records(since=time.time() - 86_400)) == new
+    assert outbox.find(new[0].id) == new[0]
+    with pytest.raises(StoreError):  # the skipped segment really is unreadable
+        list(outbox.records())
+
+    first.write_bytes(content)
+    os.utime(first, (twenty_days_ago, twenty_days_ago))
+    assert outbox.find(old[1].id) == old[1]  # its id says when: segment 1 is read for it
+    assert outbox.find(_made_days_ago(20, 9).id) is None
+    assert outbox.find("not-an-id") is None

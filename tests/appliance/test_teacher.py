@@ -207,3 +207,26 @@ def test_app_sessions_csrf_and_redirects(service):
     huge = {"csrf_token": "x", "id": "y" * (app.config["MAX_CONTENT_LENGTH"] + 1)}
     assert client.post("/teacher/content/exercises", data=huge).status_code == 413
     assert os.stat(service.config.secrets_dir / auth.KEY_FILE).st_size == 32
+
+
+def test_the_review_queue_offers_only_the_review_window(service):
+    import dataclasses
+    import secrets
+    import time
+    import uuid
+
+    def made_days_ago(days, **fields):
+        when = time.time() - days * 86_400
+        value = (int(when * 1000) << 80) | (0x7 << 76) | (0b10 << 62) | secrets.randbits(62)
+        created = dt.datetime.fromtimestamp(when, dt.timezone.utc).isoformat()
+        return add(service, id=str(uuid.UUID(int=value)),
+                   created_at=created.replace("+00:00", "Z"), **fields)
+
+    stale = made_days_ago(20, kind="answer", prediction="correct", confidence=0.55)
+    recent = made_days_ago(2, kind="answer", prediction="correct", confidence=0.55)
+    assert service.config.review_window_days == 14
+    assert [r.id for r in teaching.review_queue(service).grades] == [recent.id]
+    service.config = dataclasses.replace(service.config, review_window_days=0)  # everything
+    assert {r.id for r in teaching.review_queue(service).grades} == {stale.id, recent.id}
+    # an old answer can still be labelled (e.g. from a link), found by its id's time
+    assert teaching.label_grade(service, stale.id, "incorrect").ref_id == stale.id
