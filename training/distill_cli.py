@@ -20,19 +20,14 @@ from appliance.inference.pairs import grade_pair
 from .errors import TrainingError
 
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-GRADED_KINDS = ("answer", "grade")     # the interactions that hold a (reference, answer) pair
 
 
 def record_pairs(records: Iterable, input_format: str) -> list[tuple[str, str]]:
     """The grading pair of every answer or grade record that carries its reference and answer
     (whatever it was predicted or labelled: the teacher grades it again)."""
-    pairs = []
-    for record in records:
-        texts = record.texts
-        if record.kind in GRADED_KINDS and texts.get("reference") and texts.get("answer"):
-            pairs.append(grade_pair(input_format, texts.get("question", ""), texts["reference"],
-                                    texts["answer"]))
-    return pairs
+    from .data.labels import graded_texts
+
+    return [grade_pair(input_format, *texts) for texts in graded_texts(records)]
 
 
 def _content_pairs(content_dir: Path, input_format: str) -> list[tuple[str, str]]:

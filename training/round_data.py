@@ -59,23 +59,15 @@ def build(seed_data: Sequence[Path], store_path: Path | None, *, use_weak: bool 
 
 
 def unlabelled_answers(store_path: Path) -> list[tuple[str, str, str]]:
-    """Graded answers from the boxes that no teacher has labelled, as the box graded them
+    """Answers from the boxes that no teacher has labelled, as the box graded them
     (question, the reference that decided, answer)."""
     if not Path(store_path).is_file():
         return []
+    from .data.labels import graded_texts
     from .store import CentralStore
 
-    answers, labelled = {}, set()
     with CentralStore(store_path) as store:
-        for record in store.records():
-            if record.kind == "teacher_label" and record.ref_id:
-                labelled.add(record.ref_id)
-            elif record.kind == "answer" and record.texts.get("answer") \
-                    and record.texts.get("reference"):
-                texts = record.texts
-                answers[record.id] = (texts.get("question", ""), texts["reference"],
-                                      texts["answer"])
-    return [texts for record_id, texts in sorted(answers.items()) if record_id not in labelled]
+        return graded_texts(store.records(), kinds=("answer",), unlabelled_only=True)
 
 
 def _lines(items) -> str:

@@ -150,3 +150,24 @@ def test_a_teacher_label_counts_without_its_answer_record():
     data = examples_from_records([odd, label])
     assert data.answers == [SourcedAnswer("ex-1", "just because", "incorrect", "teacher")]
     assert data.report.skipped == {"unknown_label": 1}
+
+
+def test_graded_texts_from_field_records_all_or_only_unlabelled():
+    from training.data.labels import graded_texts
+
+    def make(kind, answer="it melts", reference="Heat melts ice.", **fields):
+        texts = {"question": "Why?", "answer": answer}
+        if reference:
+            texts["reference"] = reference
+        return InteractionRecord.create(box_id="b", school_id="s", kind=kind, texts=texts,
+                                        **fields)
+    unlabelled = make("answer", "ice gets warm")
+    labelled = make("answer", "it freezes")
+    direct = make("grade", "a teacher's try")
+    ignored = [make("answer", reference=""), make("question", reference="")]
+    label = make("teacher_label", "it freezes", ref_id=labelled.id, teacher_label="incorrect")
+    records = [label, direct, *ignored, labelled, unlabelled]  # any order
+    texts = {r.id: ("Why?", "Heat melts ice.", r.texts["answer"])
+             for r in (unlabelled, labelled, direct)}
+    assert graded_texts(records) == [texts[r.id] for r in (unlabelled, labelled, direct)]
+    assert graded_texts(records, kinds=("answer",), unlabelled_only=True) == [texts[unlabelled.id]]

@@ -245,3 +245,24 @@ def _note_exercise(record: InteractionRecord, exercises: dict[str, dict[str, Any
 def _exercise(exercise_id: str, data: dict[str, Any]) -> Exercise:
     return Exercise(id=exercise_id, subject=data["subject"], grade_band=data["grade_band"],
                     question=data["question"], reference_answers=tuple(data["references"]))
+
+
+GRADED_KINDS = ("answer", "grade")  # the interactions that carry (question, reference, answer)
+
+
+def graded_texts(records: Iterable[InteractionRecord], *, kinds: Sequence[str] = GRADED_KINDS,
+                 unlabelled_only: bool = False) -> list[tuple[str, str, str]]:
+    """(question, reference that decided, answer) of every graded record from the boxes that
+    carries its reference and answer, in record-id order (the order they were made).
+    ``unlabelled_only``: leave out those a teacher label points at (the round distils the
+    teacher's soft targets on these; labelled ones are already in its training data)."""
+    graded, labelled = {}, set()
+    for record in records:
+        if record.kind == "teacher_label" and record.ref_id:
+            labelled.add(record.ref_id)
+        elif record.kind in kinds and record.texts.get("reference") and record.texts.get("answer"):
+            graded[record.id] = (record.texts.get("question", ""), record.texts["reference"],
+                                 record.texts["answer"])
+    return [texts for record_id, texts in sorted(graded.items())
+            if not (unlabelled_only and record_id in labelled)]
+
