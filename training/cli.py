@@ -95,8 +95,13 @@ def train() -> None:
                    "incorrect,correct). SemEval 3-way: correct,contradictory,incorrect; "
                    "5-way: correct,partially_correct_incomplete,contradictory,irrelevant,"
                    "non_domain. Answers with other labels are skipped and counted.")
+@click.option("--calibration-fraction", type=click.FloatRange(0.0, 0.5), default=0.0,
+              show_default=True,
+              help="Share of the training questions' answers held out to fit the temperature "
+                   "on (the box's common case: new answers to known exercises). 0: fit it on "
+                   "the held-out questions.")
 def grade(data_paths, out_dir, eval_fraction, data_format, use_weak, input_format, labels,
-          **settings):
+          calibration_fraction, **settings):
     """Fine-tune a grading model on labelled answers (cleaned, split by question)."""
     from .recipes import train_grader
 
@@ -106,7 +111,8 @@ def grade(data_paths, out_dir, eval_fraction, data_format, use_weak, input_forma
         settings["labels"] = labels
     metrics = train_grader(list(data_paths), out_dir, eval_fraction=eval_fraction,
                            data_format=data_format, use_weak=use_weak,
-                           input_format=input_format, **settings)
+                           input_format=input_format,
+                           calibration_fraction=calibration_fraction, **settings)
     click.echo(f"model written to {out_dir}; validation: {metrics}")
 
 

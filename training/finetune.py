@@ -322,10 +322,31 @@ def _validate(trainer, eval_rows: list, labels: tuple[str, ...]):
                                      temperature=temperature, metrics=metrics)
 
 
-def finetune(config: FinetuneConfig, train: tuple[list, list], evaluation: tuple[list, list] | None
-             ) -> dict[str, float]:
+def _calibrate(trainer, config: FinetuneConfig, calibration: tuple[list, list]
+               ) -> tuple[float, dict[str, Any]]:
+    """The temperature fitted on held-out answers of training questions, and its figures.
+    The box mostly grades new answers to exercises it knows; a temperature fitted on unseen
+    questions (harder) leaves it under-confident there (docs/experiments.md E5, E12)."""
+    import numpy as np
+
+    from .calibration import calibration_metrics, fit_temperature
+
+    label_index = {label: i for i, label in enumerate(config.labels)}
+    rows = _encode(trainer.processing_class, *calibration, label_index, config.max_length)
+    output = trainer.predict(rows, metric_key_prefix="calibration")
+    logits = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple)
+                        else output.predictions, dtype=np.float64)
+    truth = np.asarray(output.label_ids).astype(np.int64)
+    temperature = fit_temperature(logits, truth)
+    return temperature, {"n": int(truth.size), "on": "held-out answers of training questions",
+                         **calibration_metrics(logits, truth, temperature)}
+
+
+def finetune(config: FinetuneConfig, train: tuple[list, list], evaluation: tuple[list, list] | None,
+             calibration: tuple[list, list] | None = None) -> dict[str, float]:
     """Train on (pairs, labels); evaluate on ``evaluation``; save a self-describing checkpoint.
-    Returns the validation metrics (empty without a validation set)."""
+    The temperature is fitted on ``calibration`` (held-out answers) if given, else on the
+    validation set. Returns the validation metrics (empty without a validation set)."""
     setup = build_trainer(config, train, evaluation)
     trainer = setup.trainer
     resume_from = _checkpoint_to_resume(config) if config.resume else None
@@ -334,12 +355,24 @@ def finetune(config: FinetuneConfig, train: tuple[list, list], evaluation: tuple
     trainer.train(resume_from_checkpoint=resume_from)
     metrics, validation = ({}, None) if setup.eval_rows is None else \
         _validate(trainer, setup.eval_rows, config.labels)
+    calibrated = _calibrate(trainer, config, calibration) if calibration and calibration[0] \
+        else None
+    if calibrated and validation is not None:  # the validation ECE at the temperature used
+        from export.metrics import expected_calibration_error
+
+        from .calibration import confidences_and_hits
+
+        metrics = {**metrics, "temperature": calibrated[0],
+                   "ece": expected_calibration_error(*confidences_and_hits(
+                       validation.logits, validation.truth, calibrated[0]))}
+        validation = dataclasses.replace(validation, temperature=calibrated[0], metrics=metrics)
     if trainer.is_world_process_zero():
-        _save_final(config, setup, metrics, validation)
+        _save_final(config, setup, metrics, validation, calibrated)
     return metrics
 
 
-def _save_final(config: FinetuneConfig, setup: TrainerSetup, metrics: dict, validation) -> None:
+def _save_final(config: FinetuneConfig, setup: TrainerSetup, metrics: dict, validation,
+                calibrated: tuple[float, dict] | None = None) -> None:
     trainer = setup.trainer
     output_dir = Path(config.output_dir)
     trainer.save_model(str(output_dir))  # weights and tokenizer (the processing class)
@@ -352,9 +385,12 @@ def _save_final(config: FinetuneConfig, setup: TrainerSetup, metrics: dict, vali
                    input_format=config.input_format, max_length=config.max_length,
                    model_id=config.model_id, base_model=setup.base_model,
                    dataset_snapshot=config.dataset_snapshot,
-                   temperature=validation.temperature if validation else 1.0,
+                   temperature=calibrated[0] if calibrated else
+                   validation.temperature if validation else 1.0,
                    metrics={"training": summary,
-                            **({"validation": metrics} if metrics else {})}).save(output_dir)
+                            **({"validation": metrics} if metrics else {}),
+                            **({"calibration": calibrated[1]} if calibrated else {})}
+                   ).save(output_dir)
     if config.report:
         from .report import write_report
 

@@ -27,7 +27,8 @@ DATA_KINDS = {"content": "content", "semeval": "semeval", "teacher": "teacher_fi
 
 
 def grading_dataset(data_paths, data_format: str = "content", *, eval_fraction: float = 0.15,
-                    seed: int = 42, use_weak: bool = False, labels=None):
+                    seed: int = 42, use_weak: bool = False, labels=None,
+                    calibration_fraction: float = 0.0):
     """The cleaned, label-resolved, stratified, snapshot-hashed dataset (training.data.dataset)
     from one or more sources of one format (default: the demo content)."""
     from .data.dataset import DataSource, build_grading_dataset
@@ -38,24 +39,30 @@ def grading_dataset(data_paths, data_format: str = "content", *, eval_fraction: 
     sources = [DataSource(DATA_KINDS[data_format], p) for p in paths]
     extra = {"labels": tuple(labels)} if labels else {}
     return build_grading_dataset(*sources, use_weak=use_weak, seed=seed,
-                                 eval_fraction=eval_fraction, **extra)
+                                 eval_fraction=eval_fraction,
+                                 calibration_fraction=calibration_fraction, **extra)
 
 
 def train_grader(data_dir, out_dir: Path, *, eval_fraction: float = 0.15, seed: int = 42,
                  data_format: str = "content", use_weak: bool = False,
-                 **settings) -> dict[str, float]:
+                 calibration_fraction: float = 0.0, **settings) -> dict[str, float]:
     """Fine-tune a grader on a content dir, a SemEval split, teacher files or the central
     store, holding out whole questions (stratified by label) for validation. The data report
     (what was read, dropped, resolved) is written beside the model as data-report.json.
     ``labels`` in ``settings`` (e.g. SemEval's 3-way set) is the model's label set and what
-    the readers accept."""
+    the readers accept. ``calibration_fraction``: answers of the training questions held
+    out to fit the temperature on (else it is fitted on the held-out questions)."""
     dataset = grading_dataset(data_dir, data_format, eval_fraction=eval_fraction, seed=seed,
-                              use_weak=use_weak, labels=settings.get("labels"))
+                              use_weak=use_weak, labels=settings.get("labels"),
+                              calibration_fraction=calibration_fraction)
     config = FinetuneConfig(output_dir=Path(out_dir), seed=seed,
                             dataset_snapshot=dataset.snapshot, **settings)
     train = labelled_grade_pairs(dataset.exercises, dataset.train, config.input_format)
     evaluation = labelled_grade_pairs(dataset.exercises, dataset.evaluation, config.input_format)
-    metrics = finetune(config, train, evaluation if evaluation[0] else None)
+    calibration = labelled_grade_pairs(dataset.exercises, dataset.calibration,
+                                       config.input_format)
+    metrics = finetune(config, train, evaluation if evaluation[0] else None,
+                       calibration if calibration[0] else None)
     Path(out_dir, "data-report.json").write_text(
         json.dumps(dataset.report, indent=2, sort_keys=True, default=str) + "\n")
     return metrics

@@ -130,6 +130,18 @@ def test_scientsbank_build_is_leak_free_stratified_and_repeatable():
     assert build_grading_dataset(SCIENTSBANK_TRAIN, seed=43, eval_fraction=0.2).snapshot \
         != data.snapshot
 
+    # a calibration set: answers of the training questions, never of the held-out ones
+    calibrated = build_grading_dataset(SCIENTSBANK_TRAIN, seed=42, eval_fraction=0.2,
+                                       calibration_fraction=0.1)
+    assert calibrated.evaluation == data.evaluation
+    assert sorted(calibrated.train + calibrated.calibration, key=repr) == sorted(data.train,
+                                                                                 key=repr)
+    assert abs(len(calibrated.calibration) / len(data.train) - 0.1) < 0.01
+    assert {questions[a.exercise_id] for a in calibrated.calibration} <= train_q
+    assert abs(share(calibrated.calibration) - share(data.train)) < 0.01
+    assert calibrated.report["split"]["calibration"]["answers"] == len(calibrated.calibration)
+    assert calibrated.snapshot != data.snapshot
+
 
 def test_sources_in_another_order_make_the_same_snapshot(tmp_path):
     a, b = semeval_dir(tmp_path), demo_content_dir()

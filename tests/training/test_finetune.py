@@ -233,3 +233,32 @@ def test_resume_continues_from_the_newest_checkpoint(tiny_base, small_data, tmp_
     assert info["temperature"] == 1.0 and "validation" not in info["metrics"]
     assert info["metrics"]["training"]["steps"] == 3
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 1
+
+
+def test_the_temperature_can_be_fitted_on_held_out_answers(tiny_base, small_data, tmp_path):
+    """With a calibration set the bundle's temperature is the one fitted there (not on the
+    validation questions), and the validation ECE is reported at that temperature."""
+    from training.calibration import confidences_and_hits, fit_temperature
+    from training.evaluate import CheckpointModel
+    from export.metrics import expected_calibration_error
+
+    train, evaluation = small_data
+    calibration = (train[0][::3], train[1][::3])
+    out = tmp_path / "run"
+    metrics = finetune(config(tiny_base, out, epochs=2), train, evaluation, calibration)
+    info = json.loads((out / "chalkbox.json").read_text())
+    fitted = info["metrics"]["calibration"]
+    assert fitted["n"] == len(calibration[0]) and fitted["on"].startswith("held-out answers")
+    assert info["temperature"] == fitted["temperature"] == metrics["temperature"]
+
+    model = CheckpointModel(out)  # the saved model's own logits give the same figures
+    cal_logits, val_logits = model.logits(calibration[0]), model.logits(evaluation[0])
+    index = {label: i for i, label in enumerate(info["labels"])}
+    cal_truth = np.array([index[y] for y in calibration[1]])
+    val_truth = np.array([index[y] for y in evaluation[1]])
+    assert fit_temperature(cal_logits, cal_truth) == pytest.approx(fitted["temperature"],
+                                                                   rel=1e-3)
+    assert fit_temperature(val_logits, val_truth) != pytest.approx(fitted["temperature"],
+                                                                   rel=1e-2)
+    assert metrics["ece"] == pytest.approx(expected_calibration_error(
+        *confidences_and_hits(val_logits, val_truth, fitted["temperature"])), abs=1e-6)

@@ -109,3 +109,15 @@ def test_split_by_group_still_splits_by_hash():
     more = items + [LabelledAnswer("q-new", "a", "correct")]
     assert split_by_group(more, by_question, 0.25, seed=13)[1][:len(held)] == held
     assert collections.Counter(a.exercise_id for a in held).most_common(1)[0][1] == 1
+
+
+def test_a_calibration_sample_keeps_each_labels_share_and_is_repeatable():
+    from training.data.splits import stratified_sample_split
+
+    items = [(i, "correct" if i % 3 else "incorrect") for i in range(300)]
+    kept, held = stratified_sample_split(items, lambda x: x[1], 0.1, seed=7)
+    assert len(held) == 30 and sorted(kept + held) == items
+    assert sum(1 for _, y in held if y == "incorrect") == 10  # 10% of the 100 incorrect
+    assert stratified_sample_split(items, lambda x: x[1], 0.1, seed=7) == (kept, held)
+    assert stratified_sample_split(items, lambda x: x[1], 0.1, seed=8)[1] != held
+    assert stratified_sample_split(items, lambda x: x[1], 0.0, seed=7) == (items, [])

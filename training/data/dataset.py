@@ -32,7 +32,7 @@ from ..errors import TrainingError
 from .clean import (MAX_ANSWER_CHARS, NEAR_DUPLICATE_JACCARD, canonical_text, clean_answers,
                     clean_exercises, normalize_text)
 from .labels import LABELS, SourcedAnswer, examples_from_records, resolve_labels, source_rank, sourced
-from .splits import snapshot_id, stratified_group_split
+from .splits import snapshot_id, stratified_group_split, stratified_sample_split
 
 KINDS = ("semeval", "content", "teacher_file", "store")
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -80,6 +80,8 @@ class GradingDataset:
     evaluation: list[LabelledAnswer]   # whole questions never in ``train``
     snapshot: str                      # "ds-<16 hex>", for the checkpoint's dataset_snapshot
     report: dict[str, Any]
+    calibration: list[LabelledAnswer] = dataclasses.field(default_factory=list)
+    # ^ answers of training questions held out to fit the temperature (calibration_fraction)
 
 
 @dataclasses.dataclass
@@ -130,10 +132,13 @@ def build_grading_dataset(*sources: DataSource | Path | str, use_weak: bool = Fa
                           max_chars: int = MAX_ANSWER_CHARS,
                           near_duplicate: float | None = NEAR_DUPLICATE_JACCARD,
                           names: Iterable[str] = (),
-                          labels: Sequence[str] = LABELS) -> GradingDataset:
+                          labels: Sequence[str] = LABELS,
+                          calibration_fraction: float = 0.0) -> GradingDataset:
     """Every source read, merged, cleaned, labels resolved, split and hashed (module
     docstring). Paths are taken through :meth:`DataSource.detect`. ``labels``: the task's
-    label set (2-way by default; SemEval's 3- and 5-way sets work the same way)."""
+    label set (2-way by default; SemEval's 3- and 5-way sets work the same way).
+    ``calibration_fraction``: answers of the training questions (stratified by label, not
+    whole questions) held out to fit the temperature on."""
     if not sources:
         raise TrainingError("no training data given", hint=SOURCE_HINT)
     reads = []
@@ -157,14 +162,19 @@ def build_grading_dataset(*sources: DataSource | Path | str, use_weak: bool = Fa
     question_of = {e.id: canonical_text(e.question) for e in exercises}
     train, evaluation = stratified_group_split(resolved, lambda a: question_of[a.exercise_id],
                                                lambda a: a.label, eval_fraction, seed)
+    train, calibration = stratified_sample_split(train, lambda a: a.label,
+                                                 calibration_fraction, seed)
     used = {a.exercise_id for a in resolved}
+    sides = (("train", train), ("evaluation", evaluation), ("calibration", calibration))
     snapshot = snapshot_id(_example(by_id[a.exercise_id], a, side)
-                           for side, items in (("train", train), ("evaluation", evaluation))
-                           for a in items)
+                           for side, items in sides for a in items)
     report["split"] = _split_report(train, evaluation, question_of, seed, eval_fraction)
+    if calibration:
+        report["split"]["calibration_fraction"] = calibration_fraction
+        report["split"]["calibration"] = _side(calibration, question_of)
     report["snapshot"] = snapshot
     return GradingDataset([e for e in exercises if e.id in used], train, evaluation, snapshot,
-                          report)
+                          report, calibration)
 
 
 def _merge(reads: list[_Read]) -> tuple[list[Exercise], list[SourcedAnswer]]:
@@ -197,11 +207,12 @@ def _example(exercise: Exercise, answer: LabelledAnswer, side: str) -> dict[str,
             "label": answer.label, "split": side}
 
 
+def _side(items, question_of) -> dict[str, Any]:
+    labels = collections.Counter(a.label for a in items)
+    return {"answers": len(items), "questions": len({question_of[a.exercise_id] for a in items}),
+            "labels": dict(sorted(labels.items()))}
+
+
 def _split_report(train, evaluation, question_of, seed, eval_fraction) -> dict[str, Any]:
-    def side(items):
-        labels = collections.Counter(a.label for a in items)
-        return {"answers": len(items), "questions": len({question_of[a.exercise_id]
-                                                         for a in items}),
-                "labels": dict(sorted(labels.items()))}
     return {"seed": seed, "eval_fraction": eval_fraction, "grouped_by": "question text",
-            "train": side(train), "evaluation": side(evaluation)}
+            "train": _side(train, question_of), "evaluation": _side(evaluation, question_of)}

@@ -11,6 +11,7 @@ import collections
 import dataclasses
 import hashlib
 import json
+import random
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
@@ -119,3 +120,23 @@ def _as_dict(item: Any) -> Mapping[str, Any]:
     if dataclasses.is_dataclass(item) and not isinstance(item, type):
         return dataclasses.asdict(item)
     raise TypeError(f"snapshot_id needs mappings or dataclasses, got {type(item).__name__}")
+
+
+def stratified_sample_split(items: Sequence[T], label_of: Callable[[T], Any], fraction: float,
+                            seed: int) -> tuple[list[T], list[T]]:
+    """(kept, held out): ``fraction`` of the items of each label, drawn at random (seeded),
+    not grouped: held-out *answers* of questions that stay in training, the case a
+    calibration set for the box should look like (new answers to known exercises)."""
+    if not fraction:
+        return list(items), []
+    by_label: dict[Any, list[int]] = {}
+    for index, item in enumerate(items):
+        by_label.setdefault(label_of(item), []).append(index)
+    rng = random.Random(seed)
+    held: set[int] = set()
+    for label in sorted(by_label, key=repr):
+        indices = by_label[label]
+        held.update(rng.sample(indices, round(len(indices) * fraction)))
+    return ([item for i, item in enumerate(items) if i not in held],
+            [item for i, item in enumerate(items) if i in held])
+
