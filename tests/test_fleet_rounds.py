@@ -198,7 +198,12 @@ def test_three_boxes_three_rounds(tmp_path, tiny_base, keypair, grade_bundle):
         a.sync_network()
         b.sync_usb(stick)
         c.sync_network()
-        state = run_round(centre_dir, keypair, tiny_base, seed, stick, min_gain=0.0)
+        state = run_round(centre_dir, keypair, tiny_base, seed, stick, 0.0, "--continue-teacher")
+        # it builds on round 1's promoted teacher, not on the base model
+        assert state["stages"]["teacher"]["continued_from"] == "round-0001"
+        teacher_info = json.loads((Path(state["stages"]["teacher"]["model"])
+                                   / "chalkbox.json").read_text())
+        assert teacher_info["base_model"].endswith("round-0001/teacher")
         evaluated, decision = state["stages"]["evaluate"], state["stages"]["decide"]
         gain = evaluated["candidate"]["macro_f1"] - evaluated["production"]["macro_f1"]
         assert evaluated["production"]["version"] == round1

@@ -5,7 +5,8 @@ One round, as stages recorded in ``rounds/<round_id>/round.json`` (training.roun
     ingest    teachers' USB sticks into the central store (network pushes are already there)
     snapshot  the training set: seed data + field data (teacher labels gold), cleaned,
               split by question, hashed into a snapshot id
-    teacher   fine-tune the grading teacher on the snapshot
+    teacher   fine-tune the grading teacher on the snapshot (from the base model, or with
+              --continue-teacher from the last promoted round's teacher)
     student   distil it into the small student the box runs (or export the teacher)
     export    ONNX, int8, parity and agreement checks, signed bundle (failed checks: no bundle)
     evaluate  the candidate and the production bundle on the fixed evaluation set, same code
@@ -36,7 +37,7 @@ from . import round_data
 from .centre import CentreConfig
 from .errors import TrainingError
 from .promotion import Decision, PromotionRule, decide
-from .round_state import RoundState, open_round
+from .round_state import RoundState, finished_rounds, open_round
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class RoundConfig:
     sticks: tuple[Path, ...] = ()                  # teachers' USB sticks to ingest and refill
     school_id: str | None = None                   # publish for one school (None: all)
     base_model: str | None = None                  # None: the packaged MiniLM
+    # Fine-tune the last promoted round's teacher instead of the base model (bench/rounds.py
+    # --warm-start: each round then builds on production; docs/experiments.md E12)
+    continue_teacher: bool = False
     input_format: str = "reference|answer"
     teacher_epochs: float = 3.0
     teacher_lr: float = 3e-5
@@ -153,13 +157,26 @@ def stage_teacher(config: RoundConfig, state: RoundState, out: Path) -> dict[str
     from .finetune import FinetuneConfig, finetune
 
     dataset = round_data.load(state.stage_dir("snapshot"))
-    tune = FinetuneConfig(output_dir=out, base_model=config.base_model,
+    previous = promoted_teacher(config) if config.continue_teacher else None
+    base = str(previous[1]) if previous else config.base_model
+    tune = FinetuneConfig(output_dir=out, base_model=base,
                           input_format=config.input_format, epochs=config.teacher_epochs,
                           learning_rate=config.teacher_lr, batch_size=config.batch_size,
                           max_length=config.max_length, seed=config.seed,
                           dataset_snapshot=dataset.snapshot, resume=True)
     metrics = finetune(tune, *_pairs(dataset, config.input_format))
-    return {"model": str(out), "validation": metrics}
+    return {"model": str(out), "validation": metrics,
+            "continued_from": previous[0] if previous else None}
+
+
+def promoted_teacher(config: RoundConfig) -> tuple[str, Path] | None:
+    """(round id, teacher checkpoint) of the newest finished round that was promoted and
+    still has its teacher; None before the first promotion (train from the base model)."""
+    for state in reversed(finished_rounds(config.centre_dir / ROUNDS_DIR)):
+        teacher = Path(state.output("teacher")["model"])
+        if state.output("decide").get("promote") and (teacher / "chalkbox.json").is_file():
+            return state.round_id, teacher
+    return None
 
 
 def stage_student(config: RoundConfig, state: RoundState, out: Path) -> dict[str, Any]:
