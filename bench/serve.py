@@ -440,11 +440,11 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
     served_vs_engine = cap_on.rps / engine.rps if engine.rps else 0.0
     speedup = cap_on.rps / cap_off.rps if cap_off.rps else 0.0
     ceiling = run.ceiling[1] / run.ceiling[0] if run.ceiling[0] else 0.0
-    # Amdahl: batching shrinks only the engine's share of a served request's cost (at most
-    # served_vs_engine of it: the rest is HTTP, Flask, the store), and that share by at most
-    # the ceiling; so the served speedup batching can reach here is bounded by:
-    share = min(1.0, served_vs_engine)
-    bound = 1 / ((1 - share) + share / ceiling) if ceiling else 0.0
+    # Amdahl: batching shrinks only the engine's share of an unbatched served request's cost
+    # (batching-off rps / engine rps: the rest is HTTP, Flask, the store), and that share by
+    # at most the ceiling; so the served speedup batching can reach here is bounded by:
+    share = min(1.0, cap_off.rps / engine.rps) if engine.rps else 0.0
+    bound = 1 / ((1 - share) + share / ceiling) if ceiling else None
     goals = {"errors": errors == GOAL_ERRORS,
              "grade_p95_ms": grade_p95 is not None and grade_p95 <= GOAL_GRADE_P95_MS,
              "ask_p95_ms": ask_p95 is not None and ask_p95 <= GOAL_ASK_P95_MS,
@@ -479,9 +479,10 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
         ("batching_speedup", c.fmt(speedup, 2), f">= {GOAL_BATCHING_SPEEDUP}",
          _verdict(goals["batching_speedup"])),
         (f"  ceiling: grade model pairs/s, one caller, batch 1 / {run.ceiling[2]}",
-         f"{run.ceiling[0]:.0f} / {run.ceiling[1]:.0f} = {ceiling:.2f}x", "", ""),
-        ("  bound on batching_speedup here: 1 / ((1 - s) + s / ceiling), s = served_vs_engine",
-         c.fmt(bound, 2), "", ""),
+         f"{run.ceiling[0]:.0f} / {run.ceiling[1]:.0f} = {ceiling:.2f}x" if ceiling else "n/a",
+         "", ""),
+        ("  bound on batching_speedup: 1 / ((1 - s) + s / ceiling), s = off rps / engine rps",
+         c.fmt(bound, 2) if bound else "n/a", "", ""),
     ]
     notes = [
         f"models: {run.bundle_note}",
@@ -539,7 +540,7 @@ def report(run: Results, args, burst_s: float, capacity_s: float, total_s: float
         "batching_ceiling": {"batch_1_pairs_per_s": round(run.ceiling[0], 1),
                              "batch_max_pairs_per_s": round(run.ceiling[1], 1),
                              "batch_max": run.ceiling[2], "ratio": round(ceiling, 3)},
-        "batching_speedup_bound": round(bound, 3),
+        "batching_speedup_bound": round(bound, 3) if bound else None,
         "goals": goals,
     })
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from appliance.content import demo_content_dir, read_labelled_content
@@ -9,6 +10,8 @@ from appliance.inference.pairs import labelled_grade_pairs
 
 from .data.splits import split_by_group
 from .finetune import FinetuneConfig, finetune
+
+log = logging.getLogger(__name__)
 
 
 def read_grading_data(data_dir: Path | None, fmt: str = "content"):
@@ -61,6 +64,9 @@ def train_grader(data_dir, out_dir: Path, *, eval_fraction: float = 0.15, seed: 
     evaluation = labelled_grade_pairs(dataset.exercises, dataset.evaluation, config.input_format)
     calibration = labelled_grade_pairs(dataset.exercises, dataset.calibration,
                                        config.input_format)
+    if calibration_fraction and not calibration[0]:
+        log.warning("--calibration-fraction %s held out no answer (too little data); the "
+                    "temperature is fitted on the validation questions", calibration_fraction)
     metrics = finetune(config, train, evaluation if evaluation[0] else None,
                        calibration if calibration[0] else None)
     Path(out_dir, "data-report.json").write_text(

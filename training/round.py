@@ -157,8 +157,8 @@ def stage_teacher(config: RoundConfig, state: RoundState, out: Path) -> dict[str
     from .finetune import FinetuneConfig, finetune
 
     dataset = round_data.load(state.stage_dir("snapshot"))
-    previous = promoted_teacher(config) if config.continue_teacher else None
-    base = str(previous[1]) if previous else config.base_model
+    previous = _teacher_base(config, state, out) if config.continue_teacher else None
+    base = previous["teacher"] if previous else config.base_model
     tune = FinetuneConfig(output_dir=out, base_model=base,
                           input_format=config.input_format, epochs=config.teacher_epochs,
                           learning_rate=config.teacher_lr, batch_size=config.batch_size,
@@ -166,17 +166,48 @@ def stage_teacher(config: RoundConfig, state: RoundState, out: Path) -> dict[str
                           dataset_snapshot=dataset.snapshot, resume=True)
     metrics = finetune(tune, *_pairs(dataset, config.input_format))
     return {"model": str(out), "validation": metrics,
-            "continued_from": previous[0] if previous else None}
+            "continued_from": previous["round"] if previous else None}
 
 
-def promoted_teacher(config: RoundConfig) -> tuple[str, Path] | None:
-    """(round id, teacher checkpoint) of the newest finished round that was promoted and
-    still has its teacher; None before the first promotion (train from the base model)."""
-    for state in reversed(finished_rounds(config.centre_dir / ROUNDS_DIR)):
-        teacher = Path(state.output("teacher")["model"])
-        if state.output("decide").get("promote") and (teacher / "chalkbox.json").is_file():
-            return state.round_id, teacher
-    return None
+BASE_FILE = "continued-from.json"
+
+
+def _teacher_base(config: RoundConfig, state: RoundState, out: Path) -> dict[str, str] | None:
+    """The teacher this round continues from, chosen once and recorded in the stage dir, so
+    a resumed round keeps the base it started with."""
+    recorded = out / BASE_FILE
+    if recorded.is_file():
+        chosen = json.loads(recorded.read_text())
+    else:
+        found = production_teacher(config)
+        chosen = {"round": found[0], "teacher": str(found[1])} if found else {}
+        recorded.write_text(json.dumps(chosen) + "\n")
+    if not chosen:
+        log.warning("%s: --continue-teacher, but nothing is in production yet: training "
+                    "from the base model", state.round_id)
+        return None
+    if not (Path(chosen["teacher"]) / "chalkbox.json").is_file():
+        raise TrainingError(f"{chosen['round']}'s teacher ({chosen['teacher']}) is gone; "
+                            "this round was to continue from it",
+                            hint="restore it, or run the round without --continue-teacher")
+    return chosen
+
+
+def production_teacher(config: RoundConfig) -> tuple[str, Path] | None:
+    """(round id, teacher checkpoint) of the round that made the model now in production;
+    None when nothing is published. A production model no round here made (published by
+    hand, or its round deleted) has no known teacher: refused."""
+    production = production_bundle(config)
+    if production is None:
+        return None
+    version = read_manifest_unverified(production).version
+    for past in reversed(finished_rounds(config.centre_dir / ROUNDS_DIR)):
+        if past.output("decide").get("promote") and \
+                past.output("export").get("version") == version:
+            return past.round_id, past.stage_dir("teacher").resolve()
+    raise TrainingError(f"the production model {production.name} was not made by a round in "
+                        f"{config.centre_dir / ROUNDS_DIR}, so its teacher is unknown",
+                        hint="run the round without --continue-teacher")
 
 
 def stage_student(config: RoundConfig, state: RoundState, out: Path) -> dict[str, Any]:

@@ -60,6 +60,8 @@ class ContentStore:
 
     def replace(self, exercises: list[Exercise], faq: list[FaqEntry]) -> None:
         AtomicJSONStorage(self.path).write({"exercises": _table(exercises), "faq": _table(faq)})
+        with self._lock:  # this process re-reads at once, whatever the file's stat says
+            self._cached = None
 
     def exercises(self) -> list[Exercise]:
         return list(self._content().exercises)

@@ -22,6 +22,7 @@ def test_missing_file_says_to_provision(tmp_path):
     ("prot = 80\n", "prot"), ('port = "80"\n', "port"), ("port = 0\n", "port"),
     ("port = [\n", "TOML"), ("workers = true\n", "workers"),
     ('box_id = "../etc"\n', "box_id"), ('central_url = "ftp://x"\n', "central_url"),
+    ("review_window_days = 0.5\n", "review_window_days"),  # under a day: today's reviews
 ])
 def test_bad_settings_are_named(tmp_path, text, needle):
     (tmp_path / "box.toml").write_text(text)
