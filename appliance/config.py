@@ -55,6 +55,11 @@ class BoxConfig:
     # goes to the teacher. -1: the threshold the matcher's bundle carries (chosen at export
     # for that matcher), else 0.6.
     ask_answer_above: float = -1.0
+    # With the sentence encoder: a FAQ question at least this close (cosine) to the student's
+    # is the same question, answered at once (0 = off); below ``ask_min_similarity`` to every
+    # FAQ question, the question goes to the teacher without the matcher (0 = off).
+    ask_same_question_above: float = 0.9
+    ask_min_similarity: float = 0.6
     public_key: str = "keys/fleet.pub.pem"
     # Refuse new writes (clearly) below this much free disk: never fill the disk silently.
     min_free_mb: int = 50
@@ -139,6 +144,10 @@ class BoxConfig:
              " or ".join(repr(s) for s in REVIEW_STRATEGIES)),
             (self.ask_answer_above == -1.0 or 0.0 <= self.ask_answer_above <= 1.0,
              "ask_answer_above", "between 0 and 1, or -1 (the matcher bundle's own)"),
+            (self.ask_same_question_above == 0.0 or 0.5 <= self.ask_same_question_above <= 1.0,
+             "ask_same_question_above", "0 (off) or between 0.5 and 1"),
+            (0.0 <= self.ask_min_similarity <= 1.0, "ask_min_similarity",
+             "between 0 (off) and 1"),
             (0 <= self.min_free_mb <= 1_000_000, "min_free_mb", "between 0 and 1000000"),
             (0 <= self.keep_synced_days <= 3650, "keep_synced_days", "between 0 and 3650"),
             (10 <= self.sync_interval_s <= 86400, "sync_interval_s", "between 10 and 86400"),

@@ -150,7 +150,9 @@ class BoxService:
             log.warning("roster not updated: %s", exc.message)
         matcher = self._optional_model("match")
         result = answer_question(self.knowledge, self._optional_model("embed"), matcher,
-                                 question, answer_threshold(matcher, self.config.ask_answer_above))
+                                 question, answer_threshold(matcher, self.config.ask_answer_above),
+                                 same_question_above=self.config.ask_same_question_above,
+                                 min_similarity=self.config.ask_min_similarity)
         texts = {"question": question}
         if result.answered:
             texts["answer"] = result.answer

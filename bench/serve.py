@@ -235,7 +235,9 @@ def run_engine(data_dir: Path, mix: kb.Mix, threads: int, seconds: float,
                     return kind, None, None
                 result = answer_question(knowledge, models["embed"], models["match"], item.text,
                                          answer_threshold(models["match"],
-                                                          config.ask_answer_above))
+                                                          config.ask_answer_above),
+                                         same_question_above=config.ask_same_question_above,
+                                         min_similarity=config.ask_min_similarity)
             except Exception as exc:
                 return kind, f"engine {kind}: {exc!r}", None
             return kind, None, kb.ask_outcome(item, result.faq_id if result.answered else None)

@@ -1,4 +1,6 @@
 """Ask: FAQ retrieval (sentence encoder) -> rerank (cross-encoder) -> answer or the teacher."""
+import re
+
 import pytest
 
 from appliance.config import load_config
@@ -16,11 +18,19 @@ def ask_box(box_dir, ask_bundles, keypair):
     return box_dir
 
 
-def with_threshold(box_dir, value):
-    text = (box_dir / "box.toml").read_text().replace("ask_answer_above = -1.0",
-                                                      f"ask_answer_above = {value}")
+def with_settings(box_dir, **settings):
+    text = (box_dir / "box.toml").read_text()
+    for key, value in settings.items():
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
     (box_dir / "box.toml").write_text(text)
     return BoxService(load_config(box_dir))
+
+
+def with_threshold(box_dir, value):
+    """The matcher alone decides (the encoder's same-question and floor checks off: a tiny
+    random encoder's cosines say nothing)."""
+    return with_settings(box_dir, ask_answer_above=value, ask_same_question_above=0.0,
+                         ask_min_similarity=0.0)
 
 
 def test_a_confident_match_is_answered_from_the_faq(ask_box):
@@ -83,3 +93,35 @@ def test_ask_api(ask_box, tmp_path):
         assert status == 400 and body["error"]["field"] == "question"
     finally:
         server.stop()
+
+
+def test_the_faqs_own_question_is_answered_without_the_matcher(ask_box):
+    # the matcher would answer nothing (threshold 1), but the FAQ question is the student's
+    service = with_settings(ask_box, ask_answer_above=1.0, ask_same_question_above=0.99,
+                            ask_min_similarity=0.0)
+    faq = service.content.faq()
+    record, result = service.ask(question=faq[5].question, class_id="4b", nickname="Mei")
+    assert result.answered and result.matched_by == "question"
+    assert result.faq_id == faq[5].id and result.answer == faq[5].answer
+    assert result.confidence >= 0.99 and result.model_id == "embed"
+    assert record.prediction == faq[5].id
+
+
+def test_a_question_far_from_every_faq_question_goes_to_the_teacher(ask_box):
+    # the matcher would answer anything (threshold 0), but nothing in the FAQ is this close
+    service = with_settings(ask_box, ask_answer_above=0.0, ask_same_question_above=0.0,
+                            ask_min_similarity=1.0)
+    record, result = service.ask(question="Why do cats purr?", class_id="4b", nickname="Tom")
+    assert not result.answered and result.confidence is None and result.matched_by is None
+    assert record.id in {r.id for r in review_queue(service).questions}
+
+
+def test_ask_settings_are_checked(box_dir):
+    from appliance.errors import ConfigError
+
+    for bad in ({"ask_same_question_above": 0.2, "ask_min_similarity": 0.6},
+                {"ask_same_question_above": 0.9, "ask_min_similarity": 1.5}):
+        key = next(k for k, v in bad.items() if v in (0.2, 1.5))
+        with pytest.raises(ConfigError, match=key):
+            with_settings(box_dir, **bad)
+
