@@ -128,6 +128,7 @@ def run_round(centre_dir: Path, keypair, tiny_base: Path, seed: Path, stick: Pat
         "train", "round", "--centre-dir", centre_dir, "--key", keypair[0], "--eval-data",
         SCI / "test-unseen-answers", "--eval-limit", 120, "--seed-data", seed, "--stick", stick,
         "--base-model", tiny_base, "--teacher-epochs", 2, "--teacher-lr", "1e-3",
+        "--continue-epochs", 2, "--continue-lr", "1e-3",
         "--student-layers", 1, "--student-epochs", 2, "--student-lr", "1e-3",
         "--max-length", 64, "--min-gain", min_gain, *extra, timeout=900)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
@@ -184,6 +185,8 @@ def test_three_boxes_three_rounds(tmp_path, tiny_base, keypair, grade_bundle):
         b.sync_usb(stick)
         state = run_round(centre_dir, keypair, tiny_base, seed, stick, min_gain=0.0)
         assert state["stages"]["decide"]["promote"]            # nothing published yet: first
+        assert state["stages"]["teacher"]["continued_from"] is None   # from the base model
+        assert state["stages"]["teacher"]["from_base_because"] == "nothing is in production yet"
         round1 = state["stages"]["export"]["version"]
         assert latest_published(centre_dir) == round1
         a.sync_network()
@@ -199,7 +202,7 @@ def test_three_boxes_three_rounds(tmp_path, tiny_base, keypair, grade_bundle):
         b.sync_usb(stick)
         c.sync_network()
         state = run_round(centre_dir, keypair, tiny_base, seed, stick, 0.0, "--continue-teacher")
-        # it builds on round 1's promoted teacher, not on the base model
+        # it builds on the teacher of round 1, whose model is in production
         assert state["stages"]["teacher"]["continued_from"] == "round-0001"
         teacher_info = json.loads((Path(state["stages"]["teacher"]["model"])
                                    / "chalkbox.json").read_text())

@@ -5,8 +5,8 @@ One round, as stages recorded in ``rounds/<round_id>/round.json`` (training.roun
     ingest    teachers' USB sticks into the central store (network pushes are already there)
     snapshot  the training set: seed data + field data (teacher labels gold), cleaned,
               split by question, hashed into a snapshot id
-    teacher   fine-tune the grading teacher on the snapshot (from the base model, or with
-              --continue-teacher from the last promoted round's teacher)
+    teacher   fine-tune the grading teacher on the snapshot: by default it continues from
+              the teacher of the round that made production (--from-base: from the base)
     student   distil it into the small student the box runs (or export the teacher)
     export    ONNX, int8, parity and agreement checks, signed bundle (failed checks: no bundle)
     evaluate  the candidate and the production bundle on the fixed evaluation set, same code
@@ -54,9 +54,13 @@ class RoundConfig:
     sticks: tuple[Path, ...] = ()                  # teachers' USB sticks to ingest and refill
     school_id: str | None = None                   # publish for one school (None: all)
     base_model: str | None = None                  # None: the packaged MiniLM
-    # Fine-tune the last promoted round's teacher instead of the base model (bench/rounds.py
-    # --warm-start: each round then builds on production; docs/experiments.md E12)
-    continue_teacher: bool = False
+    # Fine-tune the teacher of the round that made production (continue_epochs at
+    # continue_lr) instead of the base model (teacher_epochs at teacher_lr): each round then
+    # builds on the last (bench/rounds.py --warm-start, docs/experiments.md E12). The first
+    # round, or one after a hand-published model, trains from the base.
+    continue_teacher: bool = True
+    continue_epochs: float = 1.0
+    continue_lr: float = 2e-5
     input_format: str = "reference|answer"
     teacher_epochs: float = 3.0
     teacher_lr: float = 3e-5
@@ -81,8 +85,10 @@ class RoundConfig:
         problems = [
             (self.signing_key.is_file(), f"signing key {self.signing_key} not found"),
             (self.eval_data.exists(), f"evaluation data {self.eval_data} not found"),
-            (self.teacher_epochs > 0 and self.student_epochs > 0, "epochs must be > 0"),
-            (0 < self.teacher_lr < 1 and 0 < self.student_lr < 1, "learning rates in (0, 1)"),
+            (self.teacher_epochs > 0 and self.student_epochs > 0 and self.continue_epochs > 0,
+             "epochs must be > 0"),
+            (0 < self.teacher_lr < 1 and 0 < self.student_lr < 1 and 0 < self.continue_lr < 1,
+             "learning rates in (0, 1)"),
             (0 <= self.student_layers <= 48, "student_layers between 0 and 48"),
             (0.0 <= self.alpha <= 1.0, "alpha between 0 and 1"),
             (self.kd_temperature > 0, "kd_temperature > 0"),
@@ -157,57 +163,58 @@ def stage_teacher(config: RoundConfig, state: RoundState, out: Path) -> dict[str
     from .finetune import FinetuneConfig, finetune
 
     dataset = round_data.load(state.stage_dir("snapshot"))
-    previous = _teacher_base(config, state, out) if config.continue_teacher else None
-    base = previous["teacher"] if previous else config.base_model
-    tune = FinetuneConfig(output_dir=out, base_model=base,
-                          input_format=config.input_format, epochs=config.teacher_epochs,
-                          learning_rate=config.teacher_lr, batch_size=config.batch_size,
-                          max_length=config.max_length, seed=config.seed,
-                          dataset_snapshot=dataset.snapshot, resume=True)
+    chosen = _teacher_base(config, state, out) if config.continue_teacher else \
+        {"reason": "--from-base"}
+    continuing = "teacher" in chosen
+    tune = FinetuneConfig(output_dir=out,
+                          base_model=chosen["teacher"] if continuing else config.base_model,
+                          input_format=config.input_format,
+                          epochs=config.continue_epochs if continuing else config.teacher_epochs,
+                          learning_rate=config.continue_lr if continuing else config.teacher_lr,
+                          batch_size=config.batch_size, max_length=config.max_length,
+                          seed=config.seed, dataset_snapshot=dataset.snapshot, resume=True)
     metrics = finetune(tune, *_pairs(dataset, config.input_format))
-    return {"model": str(out), "validation": metrics,
-            "continued_from": previous["round"] if previous else None}
+    return {"model": str(out), "validation": metrics, "continued_from": chosen.get("round"),
+            "from_base_because": chosen.get("reason")}
 
 
 BASE_FILE = "continued-from.json"
 
 
-def _teacher_base(config: RoundConfig, state: RoundState, out: Path) -> dict[str, str] | None:
-    """The teacher this round continues from, chosen once and recorded in the stage dir, so
-    a resumed round keeps the base it started with."""
+def _teacher_base(config: RoundConfig, state: RoundState, out: Path) -> dict[str, str]:
+    """What this round's teacher starts from, chosen once and recorded in the stage dir (a
+    resumed round keeps it): {"round", "teacher"} to continue from production's teacher, or
+    {"reason"} to train from the base model."""
     recorded = out / BASE_FILE
     if recorded.is_file():
         chosen = json.loads(recorded.read_text())
     else:
         found = production_teacher(config)
-        chosen = {"round": found[0], "teacher": str(found[1])} if found else {}
+        chosen = {"round": found[0], "teacher": str(found[1])} if isinstance(found, tuple) \
+            else {"reason": found}
+        if "reason" in chosen:
+            log.warning("%s: the teacher trains from the base model: %s", state.round_id,
+                        chosen["reason"])
         recorded.write_text(json.dumps(chosen) + "\n")
-    if not chosen:
-        log.warning("%s: --continue-teacher, but nothing is in production yet: training "
-                    "from the base model", state.round_id)
-        return None
-    if not (Path(chosen["teacher"]) / "chalkbox.json").is_file():
+    if "teacher" in chosen and not (Path(chosen["teacher"]) / "chalkbox.json").is_file():
         raise TrainingError(f"{chosen['round']}'s teacher ({chosen['teacher']}) is gone; "
                             "this round was to continue from it",
-                            hint="restore it, or run the round without --continue-teacher")
+                            hint="restore it, or run the round with --from-base")
     return chosen
 
 
-def production_teacher(config: RoundConfig) -> tuple[str, Path] | None:
-    """(round id, teacher checkpoint) of the round that made the model now in production;
-    None when nothing is published. A production model no round here made (published by
-    hand, or its round deleted) has no known teacher: refused."""
+def production_teacher(config: RoundConfig) -> tuple[str, Path] | str:
+    """(round id, teacher checkpoint) of the round that made the model now in production,
+    or why there is none (nothing published yet; published by hand, or its round gone)."""
     production = production_bundle(config)
     if production is None:
-        return None
+        return "nothing is in production yet"
     version = read_manifest_unverified(production).version
     for past in reversed(finished_rounds(config.centre_dir / ROUNDS_DIR)):
         if past.output("decide").get("promote") and \
                 past.output("export").get("version") == version:
             return past.round_id, past.stage_dir("teacher").resolve()
-    raise TrainingError(f"the production model {production.name} was not made by a round in "
-                        f"{config.centre_dir / ROUNDS_DIR}, so its teacher is unknown",
-                        hint="run the round without --continue-teacher")
+    return f"the production model {production.name} was not made by a round here"
 
 
 def stage_student(config: RoundConfig, state: RoundState, out: Path) -> dict[str, Any]:

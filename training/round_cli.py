@@ -24,11 +24,15 @@ from .round_state import STAGES
               help="A teacher's USB stick to ingest first and refill with the promoted model.")
 @click.option("--school-id", help="Publish for this school only (default: every school).")
 @click.option("--base-model", help="A local Hugging Face checkpoint (default: packaged MiniLM).")
-@click.option("--continue-teacher", is_flag=True,
-              help="Fine-tune the last promoted round's teacher on the new snapshot instead of "
-                   "the base model (then fewer --teacher-epochs, e.g. 1 at --teacher-lr 2e-5).")
+@click.option("--continue-teacher/--from-base", default=True, show_default=True,
+              help="Continue from the teacher of the round that made production "
+                   "(--continue-epochs at --continue-lr), or train from the base model "
+                   "(--teacher-epochs at --teacher-lr). The first round trains from the base.")
 @click.option("--teacher-epochs", type=click.FloatRange(min=0.01), default=3.0, show_default=True)
 @click.option("--teacher-lr", type=float, default=3e-5, show_default=True)
+@click.option("--continue-epochs", type=click.FloatRange(min=0.01), default=1.0,
+              show_default=True)
+@click.option("--continue-lr", type=float, default=2e-5, show_default=True)
 @click.option("--student-layers", type=click.IntRange(0, 48), default=3, show_default=True,
               help="Layers of the distilled student (0: ship the teacher itself).")
 @click.option("--student-epochs", type=click.FloatRange(min=0.01), default=3.0,
@@ -46,9 +50,9 @@ from .round_state import STAGES
 @click.option("--stop-after", type=click.Choice(STAGES), help="Stop after this stage.")
 @click.option("--seed", type=int, default=42, show_default=True)
 def round_command(centre_dir, signing_key, eval_data, seed_data, sticks, school_id, base_model,
-                  continue_teacher, teacher_epochs, teacher_lr, student_layers, student_epochs, student_lr,
-                  batch_size, max_length, min_gain, max_slice_drop, eval_limit, use_weak,
-                  stop_after, seed):
+                  continue_teacher, teacher_epochs, teacher_lr, continue_epochs, continue_lr,
+                  student_layers, student_epochs, student_lr, batch_size, max_length, min_gain,
+                  max_slice_drop, eval_limit, use_weak, stop_after, seed):
     """Ingest, snapshot, train, distil, export, evaluate, and promote only if better.
 
     Resumable: run it again after a crash and it continues from its last finished stage.
@@ -59,7 +63,8 @@ def round_command(centre_dir, signing_key, eval_data, seed_data, sticks, school_
     config = RoundConfig(
         centre_dir=Path(centre_dir), signing_key=signing_key, eval_data=eval_data,
         seed_data=seed_data, sticks=sticks, school_id=school_id, base_model=base_model,
-        continue_teacher=continue_teacher, teacher_epochs=teacher_epochs, teacher_lr=teacher_lr, student_layers=student_layers,
+        continue_teacher=continue_teacher, continue_epochs=continue_epochs,
+        continue_lr=continue_lr, teacher_epochs=teacher_epochs, teacher_lr=teacher_lr, student_layers=student_layers,
         student_epochs=student_epochs, student_lr=student_lr, batch_size=batch_size,
         max_length=max_length, eval_limit=eval_limit, use_weak=use_weak, seed=seed,
         rule=PromotionRule(min_gain=min_gain, max_slice_drop=max_slice_drop))
