@@ -15,6 +15,7 @@ nor the published directory nor a stick.
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import uuid
@@ -229,7 +230,11 @@ def test_three_boxes_three_rounds(tmp_path, tiny_base, keypair, grade_bundle):
         assert rejected not in published_versions(centre_dir)
         assert latest_published(centre_dir) == promoted
         assert not any(rejected in p.name for p in stick.rglob("*"))
-        assert (centre_dir / "rounds" / state["round_id"] / "report.html").is_file()
+        # round 3 continued from the teacher of the round whose model is in production
+        continued = state["stages"]["teacher"]["continued_from"]
+        assert continued == ("round-0002" if promoted != round1 else "round-0001")
+        report = (centre_dir / "rounds" / state["round_id"] / "report.html").read_text()
+        assert html.escape(f"{continued}'s teacher (production's)") in report
 
         for box in (a, c):
             box.sync_network()

@@ -57,6 +57,14 @@ def _load(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _teacher_base(teacher: dict[str, Any]) -> str | None:
+    if teacher.get("continued_from"):
+        return f"{teacher['continued_from']}'s teacher (production's)"
+    if teacher.get("from_base_because"):
+        return f"the base model: {teacher['from_base_because']}"
+    return None
+
+
 def write_round_report(state: RoundState, path: Path) -> Path:
     stages = state.stages
     snapshot = stages.get("snapshot", {})
@@ -80,7 +88,8 @@ def write_round_report(state: RoundState, path: Path) -> Path:
                          ["dataset snapshot", snapshot.get("snapshot")],
                          ["training answers", snapshot.get("train")],
                          ["validation answers", snapshot.get("validation")],
-                         ["teacher labels from the field", snapshot.get("field_labels")]],
+                         ["teacher labels from the field", snapshot.get("field_labels")],
+                         ["teacher trained from", _teacher_base(stages.get("teacher", {}))]],
                         ["", "value"]))
     cleaning, labels = report.get("cleaning", {}), report.get("labels", {})
     sections = [("records in the store, by kind", ingest.get("records_by_kind", {}), False),
