@@ -47,14 +47,15 @@ CB   := $(BIN)/chalkbox
 models: setup
 	@test -f $(KEY) || $(CB) export keygen $(KEY)
 	$(CB) train grade --format semeval --data $(SCI)/train --out $(M)/grade-teacher \
-	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.1 --keep-checkpoints 0
+	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.1 --calibration-fraction 0.1 \
+	    --keep-checkpoints 0
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-teacher/test-unseen-answers.json
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-questions --format semeval --json > $(M)/grade-teacher/test-unseen-questions.json
 	$(CB) train match --format wikiqa --data $(WIKI)/train --out $(M)/match-teacher \
 	    --epochs 1 --lr 3e-5 --max-length 128 --batch-size 16 --keep-checkpoints 0
 	$(CB) train evaluate --model $(M)/match-teacher --data $(WIKI)/dev --format wikiqa --json > $(M)/match-teacher/dev.json
 	$(CB) train distill --teacher $(M)/grade-teacher --format semeval --data $(SCI)/train \
-	    --num-layers 3 --epochs 3 --lr 1e-4 --eval-fraction 0.1 --out $(M)/grade-student
+	    --num-layers 3 --epochs 3 --lr 1e-4 --eval-fraction 0.1 --calibration-fraction 0.1 --out $(M)/grade-student
 	$(CB) export build --model $(M)/grade-student --out $(M)/grade-student-int8 --key $(KEY) \
 	    --check-format semeval --check-data $(SCI)/test-unseen-answers
 	$(CB) export evaluate --bundle $(M)/grade-student-int8 --public-key var/keys/fleet.pub.pem --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-student-int8.test-unseen-answers.json

@@ -313,27 +313,14 @@ def _fresh_unlabelled(unlabelled, *seen: Sequence[tuple[str, str]]) -> list[tupl
     return fresh
 
 
-def comparison_metrics(student_pred, teacher_pred, truth, labels: Sequence[str]) -> dict[str, float]:
-    """The student's and the teacher's scores on the same pairs (label indices), and how
-    close they are."""
-    from export.metrics import accuracy, macro_f1
-
-    indices = range(len(labels))
-    student, teacher = accuracy(truth, student_pred), accuracy(truth, teacher_pred)
-    return {"accuracy": student, "macro_f1": macro_f1(truth, student_pred, indices),
-            "n": len(truth), "teacher_accuracy": teacher,
-            "teacher_macro_f1": macro_f1(truth, teacher_pred, indices),
-            "agreement_with_teacher": float(np.mean(np.asarray(student_pred)
-                                                    == np.asarray(teacher_pred))),
-            "accuracy_retained": student / teacher if teacher else float("nan")}
-
-
 def distill(config: DistillConfig, train: tuple[list, list],
             evaluation: tuple[list, list] | None = None,
-            unlabelled: Sequence[tuple[str, str]] | None = None) -> dict[str, float]:
+            unlabelled: Sequence[tuple[str, str]] | None = None,
+            calibration: tuple[list, list] | None = None) -> dict[str, float]:
     """Train a student on labelled ``train`` (pairs, labels) and ``unlabelled`` pairs (the
-    teacher's soft targets only); measure it against the teacher on ``evaluation``; save it as
-    a self-describing checkpoint in ``config.output_dir``."""
+    teacher's soft targets only); measure it against the teacher on ``evaluation``; fit its
+    temperature on ``calibration`` (held-out answers) if given, else on ``evaluation``; save
+    it as a self-describing checkpoint in ``config.output_dir``."""
     from transformers import TrainingArguments, set_seed
 
     if not train or not train[0]:
@@ -346,7 +333,10 @@ def distill(config: DistillConfig, train: tuple[list, list],
     eval_pairs, eval_labels = (list(evaluation[0]), _checked_labels(
         evaluation[1], label_index, "the evaluation data")) if evaluation and evaluation[0] \
         else ([], [])
-    extra = _fresh_unlabelled(unlabelled, train_pairs, eval_pairs)
+    cal_pairs, cal_labels = (list(calibration[0]), _checked_labels(
+        calibration[1], label_index, "the calibration data")) if calibration and calibration[0] \
+        else ([], [])
+    extra = _fresh_unlabelled(unlabelled, train_pairs, eval_pairs, cal_pairs)
     teachers = _load_teachers(config.teachers)
     student = _build_student(config, teachers[0], info.labels)
     pairs = train_pairs + extra
@@ -398,21 +388,7 @@ def distill(config: DistillConfig, train: tuple[list, list],
                            dataset_snapshot=config.dataset_snapshot or info.dataset_snapshot,
                            metrics={"distillation": provenance})
     saved.save(output_dir)
-    if not eval_pairs:
-        return {}
-    # The saved student measured as 'chalkbox train evaluate' measures it, in pair order (the
-    # Trainer's own predict groups by length and so reorders rows)
-    from .evaluate import CheckpointModel
+    from .distill_eval import measure_student
 
-    from .calibration import fit_temperature
-
-    logits = _forward(CheckpointModel(output_dir), eval_pairs, config.teacher_batch_size)[0]
-    truth = [label_index[label] for label in eval_labels]
-    metrics = comparison_metrics(logits.argmax(axis=1), teacher_eval.argmax(axis=1), truth,
-                                 info.labels)
-    # the box's confidences come from the student, so it is the student that is calibrated
-    saved.temperature = float(fit_temperature(logits, truth))
-    metrics["temperature"] = saved.temperature
-    saved.metrics["validation"] = metrics
-    saved.save(output_dir)
-    return metrics
+    return measure_student(saved, output_dir, (eval_pairs, eval_labels), teacher_eval,
+                           (cal_pairs, cal_labels), label_index, config.teacher_batch_size)

@@ -104,6 +104,10 @@ def _layer_list(ctx, param, value):
               help="Share of --data's exercises held out for validation (none with --eval-data).")
 @click.option("--eval-data", type=existing_dir,
               help="Validate on this set instead (e.g. SemEval test-unseen-answers).")
+@click.option("--calibration-fraction", type=click.FloatRange(0.0, 0.5), default=0.0,
+              show_default=True,
+              help="Grading: share of the training questions' answers held out to fit the "
+                   "student's temperature on (0: fit it on the validation set).")
 @click.option("--unlabelled", "unlabelled_paths", multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="Pairs the teacher labels (soft targets only): a central store (.db), a sync "
@@ -130,8 +134,8 @@ def _layer_list(ctx, param, value):
               help="Tokens per pair for the student (default: the teacher's).")
 @click.option("--model-id", help="The student's model id (default: the teacher's).")
 @click.option("--seed", type=int, default=42, show_default=True)
-def distill(teachers, data_dir, data_format, eval_fraction, eval_data, unlabelled_paths,
-            out_dir, **settings):
+def distill(teachers, data_dir, data_format, eval_fraction, eval_data, calibration_fraction,
+            unlabelled_paths, out_dir, **settings):
     """Distil a teacher (or an ensemble) into a smaller student checkpoint."""
     from .distill import DistillConfig, distill as run_distill, ensemble_info
 
@@ -144,36 +148,44 @@ def distill(teachers, data_dir, data_format, eval_fraction, eval_data, unlabelle
                             f"task is {info.task!r}",
                             hint="use --format wikiqa for a matcher, content or semeval for a "
                                  "grader")
+    calibration = None
     if data_format == "wikiqa":
+        if calibration_fraction:
+            raise click.UsageError("--calibration-fraction is for graders (content, semeval)")
         train, evaluation, snapshot = _match_data(data_dir, eval_data, eval_fraction,
                                                   settings["seed"])
     else:
-        train, evaluation, snapshot = _grade_data(data_dir, data_format, eval_data,
-                                                  eval_fraction, settings["seed"],
-                                                  info.input_format)
+        train, evaluation, calibration, snapshot = _grade_data(
+            data_dir, data_format, eval_data, eval_fraction, settings["seed"],
+            info.input_format, calibration_fraction)
     config = DistillConfig(output_dir=out_dir, teachers=teachers, dataset_snapshot=snapshot,
                            **settings)
     unlabelled = [pair for path in unlabelled_paths
                   for pair in read_unlabelled_pairs(path, info.input_format)]
-    metrics = run_distill(config, train, evaluation if evaluation[0] else None, unlabelled)
+    metrics = run_distill(config, train, evaluation if evaluation[0] else None, unlabelled,
+                          calibration if calibration and calibration[0] else None)
     click.echo(f"student written to {out_dir}; validation: {metrics}")
 
 
-def _grade_data(data_dir, data_format, eval_data, eval_fraction, seed, input_format):
+def _grade_data(data_dir, data_format, eval_data, eval_fraction, seed, input_format,
+                calibration_fraction=0.0):
     """Cleaned, label-resolved training pairs (training.data.dataset), validation held out by
-    question or read from --eval-data as published."""
+    question or read from --eval-data as published, and calibration answers held out of the
+    training questions (none unless asked)."""
     from appliance.inference.pairs import labelled_grade_pairs
 
     from .recipes import grading_dataset, read_grading_data
 
     dataset = grading_dataset(data_dir, data_format, seed=seed,
-                              eval_fraction=0.0 if eval_data else eval_fraction)
+                              eval_fraction=0.0 if eval_data else eval_fraction,
+                              calibration_fraction=calibration_fraction)
     train = labelled_grade_pairs(dataset.exercises, dataset.train, input_format)
+    calibration = labelled_grade_pairs(dataset.exercises, dataset.calibration, input_format)
     if eval_data:
         evaluation = labelled_grade_pairs(*read_grading_data(eval_data, data_format), input_format)
     else:
         evaluation = labelled_grade_pairs(dataset.exercises, dataset.evaluation, input_format)
-    return train, evaluation, dataset.snapshot
+    return train, evaluation, calibration, dataset.snapshot
 
 
 def _match_data(data_dir, eval_data, eval_fraction, seed):

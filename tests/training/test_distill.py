@@ -292,7 +292,7 @@ def test_the_cli_writes_a_student_that_exports_as_a_bundle(capsys, tiny_checkpoi
     code, stdout, err = chalkbox(capsys, "train", "distill", "--teacher", tiny_checkpoint,
                                  "--num-layers", 1, "--epochs", 2, "--lr", 1e-3,
                                  "--batch-size", 32, "--unlabelled", demo_content_dir(),
-                                 "--out", out)
+                                 "--calibration-fraction", 0.2, "--out", out)
     assert code == 0, err
     assert "student written to" in stdout
     teacher, student = read_checkpoint_info(tiny_checkpoint), read_checkpoint_info(out)
@@ -302,6 +302,11 @@ def test_the_cli_writes_a_student_that_exports_as_a_bundle(capsys, tiny_checkpoi
     assert student.metrics["distillation"]["parent"] == str(tiny_checkpoint)
     assert student.metrics["distillation"]["layers"] == [0]
     assert student.metrics["validation"]["n"] > 0
+    # the student's temperature is fitted on answers held out of the training questions
+    calibration = student.metrics["calibration"]
+    assert calibration["n"] > 0 and calibration["on"].startswith("held-out answers")
+    assert student.temperature == calibration["temperature"] == \
+        student.metrics["validation"]["temperature"]
     # demo content is both --data and --unlabelled: only the pairs cleaning changed or dropped
     # (duplicates, whitespace) are new to the student; none it was taught with a gold label
     from appliance.inference.pairs import labelled_grade_pairs
