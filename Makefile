@@ -33,9 +33,10 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
-# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 30 min:
+# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 16 min:
 # the grading teacher (SciEntsBank, docs/experiments.md E3 recipe on the cleaned data, 10% of
-# the questions held out for temperature scaling), the answer matcher teacher (WikiQA), each
+# the questions held out for validation and 10% of the training questions' answers for the
+# temperature, E13), the answer matcher teacher (WikiQA), each
 # distilled into a 3-layer student, exported to int8, checked and signed with var/keys/fleet.pem.
 DATA ?= ../shared/datasets
 SCI  := $(DATA)/semeval2013-task7-2way/sciEntsBank
