@@ -33,10 +33,10 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
-# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 16 min:
+# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 25 min:
 # the grading teacher (SciEntsBank, docs/experiments.md E3 recipe on the cleaned data, 10% of
 # the questions held out for validation and 10% of the training questions' answers for the
-# temperature, E13), the answer matcher teacher (WikiQA), each
+# temperature, E13), the answer matcher teacher (WikiQA, 3 epochs: E14), each
 # distilled into a 3-layer student, exported to int8, checked and signed with var/keys/fleet.pem.
 DATA ?= ../shared/datasets
 SCI  := $(DATA)/semeval2013-task7-2way/sciEntsBank
@@ -53,7 +53,7 @@ models: setup
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-teacher/test-unseen-answers.json
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-questions --format semeval --json > $(M)/grade-teacher/test-unseen-questions.json
 	$(CB) train match --format wikiqa --data $(WIKI)/train --out $(M)/match-teacher \
-	    --epochs 1 --lr 3e-5 --max-length 128 --batch-size 16 --keep-checkpoints 0
+	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --keep-checkpoints 0
 	$(CB) train evaluate --model $(M)/match-teacher --data $(WIKI)/dev --format wikiqa --json > $(M)/match-teacher/dev.json
 	$(CB) train distill --teacher $(M)/grade-teacher --format semeval --data $(SCI)/train \
 	    --num-layers 3 --epochs 3 --lr 1e-4 --eval-fraction 0.1 --calibration-fraction 0.1 --out $(M)/grade-student
