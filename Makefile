@@ -35,8 +35,8 @@ test: setup browser
 
 # The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 25 min:
 # the grading teacher (SciEntsBank, docs/experiments.md E3 recipe on the cleaned data, 10% of
-# the questions held out for validation and 10% of the training questions' answers for the
-# temperature, E13), the answer matcher teacher (WikiQA, 3 epochs: E14), each
+# the questions held out for validation and temperature scaling), the answer matcher teacher
+# (WikiQA, 3 epochs: E14), each
 # distilled into a 3-layer student, exported to int8, checked and signed with var/keys/fleet.pem.
 DATA ?= ../shared/datasets
 SCI  := $(DATA)/semeval2013-task7-2way/sciEntsBank
@@ -48,15 +48,14 @@ CB   := $(BIN)/chalkbox
 models: setup
 	@test -f $(KEY) || $(CB) export keygen $(KEY)
 	$(CB) train grade --format semeval --data $(SCI)/train --out $(M)/grade-teacher \
-	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.1 --calibration-fraction 0.1 \
-	    --keep-checkpoints 0
+	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.1 --keep-checkpoints 0
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-teacher/test-unseen-answers.json
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-questions --format semeval --json > $(M)/grade-teacher/test-unseen-questions.json
 	$(CB) train match --format wikiqa --data $(WIKI)/train --out $(M)/match-teacher \
 	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --keep-checkpoints 0
 	$(CB) train evaluate --model $(M)/match-teacher --data $(WIKI)/dev --format wikiqa --json > $(M)/match-teacher/dev.json
 	$(CB) train distill --teacher $(M)/grade-teacher --format semeval --data $(SCI)/train \
-	    --num-layers 3 --epochs 3 --lr 1e-4 --eval-fraction 0.1 --calibration-fraction 0.1 --out $(M)/grade-student
+	    --num-layers 3 --epochs 3 --lr 1e-4 --eval-fraction 0.1 --out $(M)/grade-student
 	$(CB) export build --model $(M)/grade-student --out $(M)/grade-student-int8 --key $(KEY) \
 	    --check-format semeval --check-data $(SCI)/test-unseen-answers
 	$(CB) export evaluate --bundle $(M)/grade-student-int8 --public-key var/keys/fleet.pub.pem --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-student-int8.test-unseen-answers.json
