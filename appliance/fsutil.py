@@ -26,17 +26,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes | list[bytes], mode: int = 0o644) -> None:
-    """Durably replace ``path`` with ``data`` (bytes, or chunks written in order: a large
-    file made of cached parts need not be joined into one copy first)."""
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            if isinstance(data, list):
-                fh.writelines(data)
-            else:
-                fh.write(data)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

@@ -67,7 +67,7 @@ class Outbox:
         self._queue: list[_Ticket] = []
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
-        self._cache: tuple[Path, tuple[int, int], _Segment] | None = None
+        self._cache: tuple[Path, tuple[int, int], dict[str, dict], list[str]] | None = None
         self._current: int | None = None  # the segment being written, once known
         self._full_segment_keys: dict[Path, dict[str, dict]] = {}  # full segments never change
         try:
@@ -91,29 +91,28 @@ class Outbox:
     def _segment_path(self, number: int) -> Path:
         return self.directory / f"segment-{number:06d}.json"
 
-    def _read(self, path: Path) -> _Segment:
-        """A segment as the next commit needs it, cached while the file is unchanged:
-        segments only grow, so a commit encodes only its new records and writes them after
-        the cached bytes of the others (re-encoding a full segment per commit was a third of
-        the service's Python time under a class's load)."""
+    def _read(self, path: Path) -> tuple[dict[str, dict], list[str]]:
+        """A segment's documents {"1": doc, ...} and their serialised JSON members, cached
+        while the file is unchanged (segments only grow, so a write serialises only the
+        new records and joins them to the cached members)."""
         try:
             stat = path.stat()
         except FileNotFoundError:
-            return _Segment({}, b"", {})
+            return {}, []
         key = (stat.st_mtime_ns, stat.st_size)
         if self._cache and self._cache[0] == path and self._cache[1] == key:
-            return self._cache[2]
+            return self._cache[2], self._cache[3]
         docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
-        segment = _Segment(docs, b",".join(_member(k, doc) for k, doc in docs.items()),
-                           _keys(docs.values()))
-        self._cache = (path, key, segment)
-        return segment
+        members = [_member(k, doc) for k, doc in docs.items()]
+        self._cache = (path, key, docs, members)
+        return docs, members
 
-    def _write(self, path: Path, segment: _Segment) -> None:
+    def _write(self, path: Path, docs: dict[str, dict], members: list[str]) -> None:
         # Byte for byte what AtomicJSONStorage.write({TABLE: docs}) would write.
-        AtomicJSONStorage(path).write_bytes([_PREFIX, segment.body, _SUFFIX])
+        payload = '{"' + TABLE + '":{' + ",".join(members) + "}}"
+        AtomicJSONStorage(path).write_bytes(payload.encode("utf-8"))
         stat = path.stat()
-        self._cache = (path, (stat.st_mtime_ns, stat.st_size), segment)
+        self._cache = (path, (stat.st_mtime_ns, stat.st_size), docs, members)
 
     def _current_segment(self) -> int:
         """The number of the newest segment, without listing a directory of thousands of
@@ -165,54 +164,41 @@ class Outbox:
     def _commit(self, batch: list[_Ticket]) -> None:
         self._check_space()
         number = self._current_segment()
-        segment = self._read(self._segment_path(number))  # never changed in place
-        recent = self._recent_keys(number)
-        new_docs: dict[str, dict] = {}
-        new_parts: list[bytes] = []
-        new_keys: dict[str, dict] = {}
-        waiting: list[_Ticket] = []  # stored in ``new_docs``, durable once written
+        cached_docs, cached_members = self._read(self._segment_path(number))
+        docs, members = dict(cached_docs), list(cached_members)
+        keys = {**self._recent_keys(number), **_keys(docs.values())}
+        waiting: list[_Ticket] = []  # stored in ``docs``, durable once that segment is written
 
         def flush() -> None:
-            nonlocal segment
-            joined = b",".join(new_parts)
-            segment = _Segment({**segment.docs, **new_docs},
-                               segment.body + b"," + joined if segment.body else joined,
-                               {**segment.keys, **new_keys})
-            self._write(self._segment_path(number), segment)
+            self._write(self._segment_path(number), docs, members)
             for ticket in waiting:  # only now may these tablets be told "saved"
                 ticket.result, ticket.done = ticket.record, True
             waiting.clear()
-            new_docs.clear()
-            new_parts.clear()
-            new_keys.clear()
 
         for ticket in batch:
             key = ticket.record.idempotency_key
-            stored = next((t[key] for t in (new_keys, segment.keys, *recent) if key in t),
-                          None) if key else None
-            if stored is not None:
-                ticket.result = InteractionRecord.from_dict(upgrade_record(stored))
+            if key and key in keys:
+                ticket.result = InteractionRecord.from_dict(upgrade_record(keys[key]))
                 ticket.done = True
                 continue
-            if len(segment.docs) + len(new_docs) >= self.segment_records:
+            if len(docs) >= self.segment_records:
                 if waiting:
                     flush()
-                recent.insert(0, segment.keys)  # the full one still dedupes this batch
-                number, segment = number + 1, _Segment({}, b"", {})
+                number, docs, members = number + 1, {}, []
                 self._current = number
             doc = ticket.record.to_dict()
-            index = str(len(segment.docs) + len(new_docs) + 1)
-            new_docs[index] = doc
-            new_parts.append(_member(index, doc))
+            index = str(len(docs) + 1)
+            docs[index] = doc
+            members.append(_member(index, doc))
             if key:
-                new_keys[key] = doc
+                keys[key] = doc
             waiting.append(ticket)
         if waiting:
             flush()
 
-    def _recent_keys(self, current: int) -> list[dict[str, dict]]:
+    def _recent_keys(self, current: int) -> dict[str, dict]:
         """Idempotency keys of the ``dedupe_segments`` full segments before ``current``."""
-        tables = []
+        keys: dict[str, dict] = {}
         for number in range(max(1, current - self.dedupe_segments), current):
             path = self._segment_path(number)
             if not path.exists():
@@ -220,8 +206,8 @@ class Outbox:
             if path not in self._full_segment_keys:
                 docs = (AtomicJSONStorage(path).read() or {}).get(TABLE, {})
                 self._full_segment_keys[path] = _keys(docs.values())
-            tables.append(self._full_segment_keys[path])
-        return tables
+            keys.update(self._full_segment_keys[path])
+        return keys
 
     # --- reading -------------------------------------------------------------------
     def entries(self, after: int = -1, since: float | None = None
@@ -332,20 +318,8 @@ def _written_before(path: Path, since: float) -> bool:
         return True
 
 
-def _member(index: str, doc: dict) -> bytes:
-    return (f'"{index}":' + json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-            ).encode("utf-8")
-
-
-@dataclasses.dataclass(frozen=True)
-class _Segment:
-    docs: dict[str, dict]        # {"1": record, ...} as TinyDB holds them
-    body: bytes                  # the docs serialised: '"1":{...},"2":{...}'
-    keys: dict[str, dict]        # idempotency key -> record
-
-
-_PREFIX = ('{"' + TABLE + '":{').encode("utf-8")
-_SUFFIX = b"}}"
+def _member(index: str, doc: dict) -> str:
+    return f'"{index}":' + json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def _keys(docs) -> dict[str, dict]:

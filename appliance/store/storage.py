@@ -39,9 +39,8 @@ class AtomicJSONStorage(Storage):
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self.write_bytes(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
-    def write_bytes(self, payload: bytes | list[bytes]) -> None:
-        """Durably replace the file with ``payload`` (already serialised TinyDB JSON, whole or
-        as chunks in order)."""
+    def write_bytes(self, payload: bytes) -> None:
+        """Durably replace the file with ``payload`` (already serialised TinyDB JSON)."""
         try:
             atomic_write_bytes(self.path, payload)
         except OSError as exc:
