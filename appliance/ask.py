@@ -9,8 +9,8 @@ the question goes to the teacher's queue. Two checks on the retrieval cosine com
 (box.toml ``ask_same_question_above``, ``ask_min_similarity``): a FAQ question that is the
 student's question gets its answer at once, and a question nothing in the FAQ is close to goes
 straight to the teacher (measured: the WikiQA-trained matcher alone forwarded 83% of the
-questions the FAQ answers and answered 63% of those it does not). Without an encoder every FAQ entry is a
-candidate (fine for a few hundred); without a matcher nothing is answered, since
+questions the FAQ answers and answered 63% of those it does not). Without an encoder every
+FAQ entry is a candidate (fine for a few hundred); without a matcher nothing is answered, since
 a cosine is not a probability a teacher could set a threshold on.
 """
 from __future__ import annotations

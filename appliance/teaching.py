@@ -69,13 +69,13 @@ def positive_label(service: BoxService) -> str:
         return "correct"
 
 
-def _created(record: InteractionRecord) -> float:
-    """The record's creation time (Unix seconds)."""
-    return dt.datetime.fromisoformat(record.created_at.replace("Z", "+00:00")).timestamp()
+def _when(created_at: str) -> dt.datetime:
+    """A record's ``created_at`` (UTC, ``...Z``) as an aware datetime."""
+    return dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
 
 
 def local_date(created_at: str) -> dt.date:
-    return dt.datetime.fromisoformat(created_at.replace("Z", "+00:00")).astimezone().date()
+    return _when(created_at).astimezone().date()
 
 
 def today_activity(service: BoxService, today: dt.date | None = None) -> list[ClassActivity]:
@@ -181,8 +181,8 @@ def review_queue(service: BoxService, teacher: str | None = None, *,
             if (reviewer and reviewer_of(record) == reviewer
                     and local_date(record.created_at) == today):
                 reviewed_today.add(record.ref_id)
-        elif needs_review(record, config.review_below) and (since is None
-                                                            or _created(record) >= since):
+        elif needs_review(record, config.review_below) and (
+                since is None or _when(record.created_at).timestamp() >= since):
             candidates.append(record)
     candidates = [r for r in candidates if r.id not in done]
     queue = ReviewQueue([], budget=config.review_daily_budget or None,  # 0: no limit
