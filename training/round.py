@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from appliance.bundle import read_manifest_unverified
+from appliance.fsutil import atomic_write_text
 from appliance.inference.pairs import grade_pair, labelled_grade_pairs
 
 from . import round_data
@@ -195,7 +196,7 @@ def _teacher_base(config: RoundConfig, state: RoundState, out: Path) -> dict[str
         if "reason" in chosen:
             log.warning("%s: the teacher trains from the base model: %s", state.round_id,
                         chosen["reason"])
-        recorded.write_text(json.dumps(chosen) + "\n")
+        atomic_write_text(recorded, json.dumps(chosen) + "\n")  # a crash leaves it whole or absent
     if "teacher" in chosen and not (Path(chosen["teacher"]) / "chalkbox.json").is_file():
         raise TrainingError(f"{chosen['round']}'s teacher ({chosen['teacher']}) is gone; "
                             "this round was to continue from it",
