@@ -300,19 +300,25 @@ def _drop_stale_checkpoints(config: FinetuneConfig) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def _predict(trainer, rows: list, prefix: str):
+    """(the Trainer's output, float64 logits, int64 true labels) for encoded rows, gathered
+    across DDP ranks."""
+    import numpy as np
+
+    output = trainer.predict(rows, metric_key_prefix=prefix)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) \
+        else output.predictions
+    return (output, np.asarray(logits, dtype=np.float64),
+            np.asarray(output.label_ids).astype(np.int64))
+
+
 def _validate(trainer, eval_rows: list, labels: tuple[str, ...]):
     """Metrics of the final model on the validation set (gathered across DDP ranks, so every
     rank gets the same figures), with the temperature fitted on its logits."""
-    import numpy as np
-
     from .calibration import calibration_metrics, fit_temperature
     from .report import ValidationResult
 
-    output = trainer.predict(eval_rows, metric_key_prefix="eval")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) \
-        else output.predictions
-    logits = np.asarray(logits, dtype=np.float64)
-    truth = np.asarray(output.label_ids).astype(np.int64)
+    output, logits, truth = _predict(trainer, eval_rows, "eval")
     metrics = {key: float(output.metrics[f"eval_{key}"]) for key in ("accuracy", "macro_f1", "loss")
                if f"eval_{key}" in output.metrics}
     metrics["n"] = int(truth.size)
@@ -326,17 +332,12 @@ def _calibrate(trainer, config: FinetuneConfig, calibration: tuple[list, list]
                ) -> tuple[float, dict[str, Any]]:
     """The temperature fitted on held-out answers of training questions, and its figures.
     The box mostly grades new answers to exercises it knows; a temperature fitted on unseen
-    questions (harder) leaves it under-confident there (docs/experiments.md E5, E12)."""
-    import numpy as np
-
+    questions (harder) leaves it under-confident there (docs/experiments.md E5, E13)."""
     from .calibration import calibration_metrics, fit_temperature
 
     label_index = {label: i for i, label in enumerate(config.labels)}
     rows = _encode(trainer.processing_class, *calibration, label_index, config.max_length)
-    output = trainer.predict(rows, metric_key_prefix="calibration")
-    logits = np.asarray(output.predictions[0] if isinstance(output.predictions, tuple)
-                        else output.predictions, dtype=np.float64)
-    truth = np.asarray(output.label_ids).astype(np.int64)
+    _, logits, truth = _predict(trainer, rows, "calibration")
     temperature = fit_temperature(logits, truth)
     return temperature, {"n": int(truth.size), "on": "held-out answers of training questions",
                          **calibration_metrics(logits, truth, temperature)}
