@@ -300,6 +300,14 @@ def _checked_labels(labels: Sequence[str], label_index: dict[str, int], what: st
     return list(labels)
 
 
+def _labelled(data: tuple[list, list] | None, label_index: dict[str, int], what: str
+              ) -> tuple[list, list[str]]:
+    """(pairs, labels) of optional labelled data, its labels checked; ([], []) when absent."""
+    if not data or not data[0]:
+        return [], []
+    return list(data[0]), _checked_labels(data[1], label_index, what)
+
+
 def _fresh_unlabelled(unlabelled, *seen: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """Unlabelled pairs, each once, minus those already labelled for training or held out for
     evaluation (a held-out pair taught by the teacher would flatter the student's score)."""
@@ -329,13 +337,9 @@ def distill(config: DistillConfig, train: tuple[list, list],
     set_seed(config.seed)
     info = ensemble_info(config.teachers)
     label_index = {label: i for i, label in enumerate(info.labels)}
-    train_pairs, train_labels = list(train[0]), _checked_labels(train[1], label_index, "--data")
-    eval_pairs, eval_labels = (list(evaluation[0]), _checked_labels(
-        evaluation[1], label_index, "the evaluation data")) if evaluation and evaluation[0] \
-        else ([], [])
-    cal_pairs, cal_labels = (list(calibration[0]), _checked_labels(
-        calibration[1], label_index, "the calibration data")) if calibration and calibration[0] \
-        else ([], [])
+    train_pairs, train_labels = _labelled(train, label_index, "--data")
+    eval_pairs, eval_labels = _labelled(evaluation, label_index, "the evaluation data")
+    cal_pairs, cal_labels = _labelled(calibration, label_index, "the calibration data")
     extra = _fresh_unlabelled(unlabelled, train_pairs, eval_pairs, cal_pairs)
     teachers = _load_teachers(config.teachers)
     student = _build_student(config, teachers[0], info.labels)

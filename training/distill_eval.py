@@ -35,7 +35,7 @@ def measure_student(saved: CheckpointInfo, output_dir: Path, evaluation: tuple[l
                     label_index: dict[str, int], batch_size: int) -> dict[str, Any]:
     """Validation metrics (empty without a validation set); the temperature and its figures
     written into the saved checkpoint's chalkbox.json."""
-    from .calibration import calibration_metrics, fit_temperature
+    from .calibration import fit_on_held_out_answers, fit_temperature
     from .distill import _forward
     from .evaluate import CheckpointModel
 
@@ -46,10 +46,8 @@ def measure_student(saved: CheckpointInfo, output_dir: Path, evaluation: tuple[l
     if cal_pairs:
         logits = _forward(model, cal_pairs, batch_size)[0]
         truth = [label_index[label] for label in cal_labels]
-        saved.temperature = float(fit_temperature(logits, truth))
-        saved.metrics["calibration"] = {"n": len(truth),
-                                        "on": "held-out answers of training questions",
-                                        **calibration_metrics(logits, truth, saved.temperature)}
+        temperature, saved.metrics["calibration"] = fit_on_held_out_answers(logits, truth)
+        saved.temperature = float(temperature)
     metrics: dict[str, Any] = {}
     if eval_pairs:
         logits = _forward(model, eval_pairs, batch_size)[0]

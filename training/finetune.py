@@ -333,14 +333,12 @@ def _calibrate(trainer, config: FinetuneConfig, calibration: tuple[list, list]
     """The temperature fitted on held-out answers of training questions, and its figures.
     The box mostly grades new answers to exercises it knows; a temperature fitted on unseen
     questions (harder) leaves it under-confident there (docs/experiments.md E5, E13)."""
-    from .calibration import calibration_metrics, fit_temperature
+    from .calibration import fit_on_held_out_answers
 
     label_index = {label: i for i, label in enumerate(config.labels)}
     rows = _encode(trainer.processing_class, *calibration, label_index, config.max_length)
     _, logits, truth = _predict(trainer, rows, "calibration")
-    temperature = fit_temperature(logits, truth)
-    return temperature, {"n": int(truth.size), "on": "held-out answers of training questions",
-                         **calibration_metrics(logits, truth, temperature)}
+    return fit_on_held_out_answers(logits, truth)
 
 
 def finetune(config: FinetuneConfig, train: tuple[list, list], evaluation: tuple[list, list] | None,
