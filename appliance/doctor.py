@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .config import BoxConfig
 from .errors import ApplianceError, FormatError, StoreError
-from .records import InteractionRecord, upgrade_record
+from .records import InteractionRecord, parse_timestamp, upgrade_record
 from .store.outbox import TABLE, Outbox
 from .store.storage import AtomicJSONStorage
 
@@ -309,7 +309,7 @@ def _newest_record_time(config: BoxConfig) -> dt.datetime | None:
 
 def _parse_time(value: str) -> dt.datetime | None:
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_timestamp(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else None

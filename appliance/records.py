@@ -36,10 +36,15 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_timestamp(value: str) -> dt.datetime:
+    """A record's ISO 8601 timestamp (``...Z`` for UTC) as a datetime; ValueError if it is not one."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _timestamp(data: Mapping[str, Any], field: str) -> str:
     value = v.text(data, field, max_len=40)
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_timestamp(value)
     except ValueError:
         raise FormatError(f"'{field}' must be an ISO 8601 timestamp, got {value!r}", field=field)
     if parsed.tzinfo is None:

@@ -31,7 +31,7 @@ from .errors import BundleError, FormatError, NotFound
 from .fsutil import file_lock
 from .ids import id_timestamp_ms, is_uuid7
 from .privacy import load_secret
-from .records import InteractionRecord
+from .records import InteractionRecord, parse_timestamp
 from .review import select_for_review, uncertainty
 from .service import BoxService
 
@@ -69,13 +69,8 @@ def positive_label(service: BoxService) -> str:
         return "correct"
 
 
-def _when(created_at: str) -> dt.datetime:
-    """A record's ``created_at`` (UTC, ``...Z``) as an aware datetime."""
-    return dt.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-
-
 def local_date(created_at: str) -> dt.date:
-    return _when(created_at).astimezone().date()
+    return parse_timestamp(created_at).astimezone().date()
 
 
 def today_activity(service: BoxService, today: dt.date | None = None) -> list[ClassActivity]:
@@ -182,7 +177,7 @@ def review_queue(service: BoxService, teacher: str | None = None, *,
                     and local_date(record.created_at) == today):
                 reviewed_today.add(record.ref_id)
         elif needs_review(record, config.review_below) and (
-                since is None or _when(record.created_at).timestamp() >= since):
+                since is None or parse_timestamp(record.created_at).timestamp() >= since):
             candidates.append(record)
     candidates = [r for r in candidates if r.id not in done]
     queue = ReviewQueue([], budget=config.review_daily_budget or None,  # 0: no limit
