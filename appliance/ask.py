@@ -126,6 +126,16 @@ def answer_question(kb: KnowledgeBase, embedder: Embedder | None, matcher: OnnxM
                    answered=confidence >= threshold)
 
 
+def answer_with_settings(kb: KnowledgeBase, embedder: Embedder | None,
+                         matcher: OnnxModel | None, question: str, config) -> AskResult:
+    """:func:`answer_question` with the box's ask settings (``config``: a BoxConfig), as the
+    service answers a student (and the serving benchmark's bare engine, the same way)."""
+    return answer_question(kb, embedder, matcher, question,
+                           answer_threshold(matcher, config.ask_answer_above),
+                           same_question_above=config.ask_same_question_above,
+                           min_similarity=config.ask_min_similarity)
+
+
 def _answer(entry: FaqEntry, confidence: float, model: OnnxModel, matched_by: str, *,
             answered: bool = True) -> AskResult:
     return AskResult(answered=answered, confidence=confidence, faq_id=entry.id,

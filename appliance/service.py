@@ -14,7 +14,7 @@ from pathlib import Path
 from .bundle import verify_bundle
 from .config import BoxConfig
 from .content import Exercise
-from .ask import KnowledgeBase, answer_question, answer_threshold
+from .ask import KnowledgeBase, answer_with_settings
 from .errors import BundleError, FormatError, NotFound, NotSaved, StoreError
 from .inference.engine import BatchedModel, Embedder, OnnxModel
 from .inference.grade import Grade, grade_answer
@@ -149,10 +149,8 @@ class BoxService:
         except StoreError as exc:
             log.warning("roster not updated: %s", exc.message)
         matcher = self._optional_model("match")
-        result = answer_question(self.knowledge, self._optional_model("embed"), matcher,
-                                 question, answer_threshold(matcher, self.config.ask_answer_above),
-                                 same_question_above=self.config.ask_same_question_above,
-                                 min_similarity=self.config.ask_min_similarity)
+        result = answer_with_settings(self.knowledge, self._optional_model("embed"), matcher,
+                                      question, self.config)
         texts = {"question": question}
         if result.answered:
             texts["answer"] = result.answer

@@ -20,8 +20,9 @@ does (appliance.serve.gunicorn_argv), it measures:
     saved: true) and p50/p95/p99 per request type;
   * capacity: 40 clients, no think time, 20 s (--quick: 10 s): requests/s and percentiles
     with batching on and, restarted with `batching = false`, off; and the bare engine on the
-    same mix from 40 threads, gunicorn stopped: grade_answer and appliance.ask.answer_question
-    (what BoxService.ask calls) on the installed models, no HTTP, no outbox;
+    same mix from 40 threads, gunicorn stopped: grade_answer and
+    appliance.ask.answer_with_settings (what BoxService.ask calls) on the installed models,
+    no HTTP, no outbox;
   * the batching ceiling: the grade model's pairs/s from one caller at batch 1 and at the
     box's largest batch, on the mix's pairs (what batching can buy from the model itself).
 Clients are threads with their own keep-alive connections (bench/_common.py: Client).
@@ -201,23 +202,28 @@ def http_worker(box: Box, mix: kb.Mix):
     return open_worker
 
 
+def installed_model(config, task: str, kind):
+    """The box's installed ``task`` bundle, verified and loaded as ``kind`` (OnnxModel or
+    Embedder) with the box's onnxruntime threads, as the service loads it."""
+    from appliance.bundle import verify_bundle
+    from appliance.models import current_bundle_dir
+
+    target = current_bundle_dir(config.models_dir, task)
+    return kind(target, verify_bundle(target, config.public_key_path), config.inference_threads)
+
+
 def run_engine(data_dir: Path, mix: kb.Mix, threads: int, seconds: float,
                seed: int) -> tuple[c.Phase, float]:
     """The bare engine on the mix from ``threads`` threads, no HTTP, no outbox: (phase,
     seconds taken to embed the knowledge base)."""
-    from appliance.ask import KnowledgeBase, answer_question, answer_threshold
-    from appliance.bundle import verify_bundle
+    from appliance.ask import KnowledgeBase, answer_with_settings
     from appliance.inference.engine import Embedder, OnnxModel
     from appliance.inference.grade import grade_answer
-    from appliance.models import current_bundle_dir
     from appliance.store import ContentStore
 
     config = load_config(data_dir)
-    models = {}
-    for task, kind in (("grade", OnnxModel), ("match", OnnxModel), ("embed", Embedder)):
-        target = current_bundle_dir(config.models_dir, task)
-        models[task] = kind(target, verify_bundle(target, config.public_key_path),
-                            config.inference_threads)
+    models = {task: installed_model(config, task, kind)
+              for task, kind in (("grade", OnnxModel), ("match", OnnxModel), ("embed", Embedder))}
     knowledge = KnowledgeBase(ContentStore(config.content_path))
     t0 = time.perf_counter()
     knowledge.entries_and_vectors(models["embed"])
@@ -233,11 +239,8 @@ def run_engine(data_dir: Path, mix: kb.Mix, threads: int, seconds: float,
                     grade_answer(models["grade"], item[0].question, item[0].reference_answers,
                                  item[1])
                     return kind, None, None
-                result = answer_question(knowledge, models["embed"], models["match"], item.text,
-                                         answer_threshold(models["match"],
-                                                          config.ask_answer_above),
-                                         same_question_above=config.ask_same_question_above,
-                                         min_similarity=config.ask_min_similarity)
+                result = answer_with_settings(knowledge, models["embed"], models["match"],
+                                              item.text, config)
             except Exception as exc:
                 return kind, f"engine {kind}: {exc!r}", None
             return kind, None, kb.ask_outcome(item, result.faq_id if result.answered else None)
@@ -250,15 +253,11 @@ def batching_ceiling(data_dir: Path, mix: kb.Mix, n_pairs: int = 160) -> tuple[f
     largest size sorted by length (no padding waste), on the mix's own pairs: the most
     micro-batching can buy from the model on this CPU (the service adds HTTP and the store
     on top, which batching does not shrink)."""
-    from appliance.bundle import verify_bundle
     from appliance.inference.engine import OnnxModel
     from appliance.inference.pairs import grade_pair
-    from appliance.models import current_bundle_dir
 
     config = load_config(data_dir)
-    target = current_bundle_dir(config.models_dir, "grade")
-    model = OnnxModel(target, verify_bundle(target, config.public_key_path),
-                      config.inference_threads)
+    model = installed_model(config, "grade", OnnxModel)
     fmt = model.manifest.input_format
     pairs = [grade_pair(fmt, e.question, e.reference_answers[0], a)
              for e, a in mix.grades[:n_pairs]]
