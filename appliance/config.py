@@ -40,6 +40,8 @@ class BoxConfig:
     batching: bool = True
     batch_max_size: int = 32
     batch_max_wait_ms: float = 4.0
+    # Threads running batches side by side (0: one per core, each on inference_threads).
+    batch_runners: int = 1
     # Records per outbox segment: bounds what one durable write rewrites.
     segment_records: int = 1000
     # Below this confidence a grade is flagged for teacher review.
@@ -134,6 +136,7 @@ class BoxConfig:
             (0 <= self.inference_threads <= 64, "inference_threads", "between 0 and 64"),
             (1 <= self.batch_max_size <= 512, "batch_max_size", "between 1 and 512"),
             (0.0 <= self.batch_max_wait_ms <= 1000.0, "batch_max_wait_ms", "between 0 and 1000"),
+            (0 <= self.batch_runners <= 64, "batch_runners", "between 0 (one per core) and 64"),
             (10 <= self.segment_records <= 100000, "segment_records", "between 10 and 100000"),
             (0.0 <= self.review_below <= 1.0, "review_below", "between 0 and 1"),
             (0 <= self.review_daily_budget <= 10000, "review_daily_budget",

@@ -8,6 +8,7 @@ in flight finish on the old one (a switch fails no request).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -55,7 +56,8 @@ class BoxService:
                 elif self.config.batching:
                     model = BatchedModel(target, manifest, self.config.inference_threads,
                                          self.config.batch_max_size,
-                                         self.config.batch_max_wait_ms / 1000)
+                                         self.config.batch_max_wait_ms / 1000,
+                                         runners=self.config.batch_runners or os.cpu_count() or 1)
                 else:
                     model = OnnxModel(target, manifest, self.config.inference_threads)
                 model.on_batch = self.on_batch

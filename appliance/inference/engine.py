@@ -106,12 +106,13 @@ class BatchedModel(OnnxModel):
     """
 
     def __init__(self, bundle_dir: Path, manifest: ModelManifest, threads: int = 0,
-                 max_size: int = 32, max_wait_s: float = 0.004, chunk: int = 4):
+                 max_size: int = 32, max_wait_s: float = 0.004, chunk: int = 4, runners: int = 1):
         super().__init__(bundle_dir, manifest, threads)
         from .batcher import MicroBatcher
 
         self._batcher = MicroBatcher(lambda pairs: self.logits_by_length(pairs, chunk),
-                                     max_size, max_wait_s, name=f"batcher-{manifest.name}")
+                                     max_size, max_wait_s, name=f"batcher-{manifest.name}",
+                                     runners=runners)
 
     def logits(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
