@@ -40,7 +40,8 @@ class BoxConfig:
     batching: bool = True
     batch_max_size: int = 32
     batch_max_wait_ms: float = 4.0
-    # Threads running batches side by side (0: one per core, each on inference_threads).
+    # Threads running batches side by side (0: one per core). Measured on 2 cores: no
+    # setting beats one (docs/experiments.md, serving on the AMD EPYC machine).
     batch_runners: int = 1
     # Records per outbox segment: bounds what one durable write rewrites.
     segment_records: int = 1000
