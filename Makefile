@@ -33,7 +33,7 @@ demo: setup
 test: setup browser
 	$(BIN)/python -m pytest
 
-# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, about 43 min
+# The models from the shared data (issues 3 and 4), on this 2-core CPU machine, 38 min
 # (measured 2026-12-07): the grading teacher (SciEntsBank, docs/experiments.md E3 recipe on
 # all the cleaned training answers), the answer matcher teacher (WikiQA, 3 epochs: E14), each
 # distilled into a 3-layer student (10% of the questions held out for its temperature),
