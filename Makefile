@@ -45,11 +45,13 @@ WIKI := $(DATA)/wikiqa
 M    := var/models
 KEY  := var/keys/fleet.pem
 CB   := $(BIN)/chalkbox
+# E3's grader recipe: both graders (SciEntsBank, Beetle) train with it.
+GRADER_RECIPE := --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.0 --keep-checkpoints 0
 
 models: setup
 	@test -f $(KEY) || $(CB) export keygen $(KEY)
 	$(CB) train grade --format semeval --data $(SCI)/train --out $(M)/grade-teacher \
-	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.0 --keep-checkpoints 0
+	    $(GRADER_RECIPE)
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-answers --format semeval --json > $(M)/grade-teacher/test-unseen-answers.json
 	$(CB) train evaluate --model $(M)/grade-teacher --data $(SCI)/test-unseen-questions --format semeval --json > $(M)/grade-teacher/test-unseen-questions.json
 	$(CB) train match --format wikiqa --data $(WIKI)/train --out $(M)/match-teacher \
@@ -77,7 +79,7 @@ models: setup
 # `make models` must stay within the hour. The box ships the SciEntsBank grader.
 models-beetle: setup
 	$(CB) train grade --format semeval --data $(BEETLE)/train --out $(M)/beetle-teacher \
-	    --epochs 3 --lr 3e-5 --max-length 128 --batch-size 16 --eval-fraction 0.0 --keep-checkpoints 0
+	    $(GRADER_RECIPE)
 	$(CB) train evaluate --model $(M)/beetle-teacher --data $(BEETLE)/test-unseen-answers --format semeval --json > $(M)/beetle-teacher/test-unseen-answers.json
 	@$(BIN)/python -m training.eval_summary $(M)/beetle-teacher/test-unseen-answers.json
 	@echo "teacher: $(M)/beetle-teacher"

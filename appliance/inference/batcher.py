@@ -6,9 +6,9 @@ else arrives within ``max_wait_s`` (up to ``max_size`` pairs), runs them as one
 batch and hands each request its rows. While a batch runs, the next one fills up,
 so under load batches form without any waiting at all.
 
-With several runners (one per core, each run on one onnxruntime thread), batches run
-side by side: on a small CPU two one-thread runs of a small model get more done than
-one run spread over two threads, whose per-operator hand-offs cost as much as the work.
+With several runners (``batch_runners``), batches run side by side, e.g. one per core,
+each on one onnxruntime thread. On the 2-core test machine this was within noise of one
+runner (docs/experiments.md, serving on the AMD EPYC machine), so one is the default.
 """
 from __future__ import annotations
 

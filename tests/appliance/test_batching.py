@@ -1,9 +1,11 @@
 """Micro-batching on a real onnxruntime session: same answers, fewer runs."""
 import threading
+import time
 
 import numpy as np
 
 from appliance.bundle import verify_bundle
+from appliance.inference.batcher import MicroBatcher
 from appliance.inference.engine import BatchedModel, OnnxModel
 
 
@@ -51,10 +53,6 @@ def test_a_failing_run_fails_its_requests_and_the_batcher_lives_on(grade_bundle,
 
 def test_several_runners_answer_every_request_with_its_own_rows():
     """Two runners take batches side by side; each request still gets exactly its rows."""
-    import time as _time
-
-    from appliance.inference.batcher import MicroBatcher
-
     running, overlap = [0], [0]
     lock = threading.Lock()
 
@@ -62,7 +60,7 @@ def test_several_runners_answer_every_request_with_its_own_rows():
         with lock:
             running[0] += 1
             overlap[0] = max(overlap[0], running[0])
-        _time.sleep(0.01)  # a model run: long enough for the other runner to start one
+        time.sleep(0.01)  # a model run: long enough for the other runner to start one
         with lock:
             running[0] -= 1
         return np.array([[float(len(a)), float(len(b))] for a, b in pairs])
@@ -88,8 +86,6 @@ def test_several_runners_answer_every_request_with_its_own_rows():
 def test_a_request_after_close_is_run_not_left_waiting():
     """A request that picked the model up just before a swap closed its batcher still gets
     its answer (nothing is queued behind the stop marks)."""
-    from appliance.inference.batcher import MicroBatcher
-
     batcher = MicroBatcher(lambda pairs: np.ones((len(pairs), 2)), runners=2)
     batcher.close()
     result = []
